@@ -1,0 +1,144 @@
+using Fleet.Gateways.Mqtt;
+using Fleet.Gateways.Outbound;
+using Fleet.Grains.Outbound;
+using Fleet.Grains.Registry;
+using Fleet.Grains.Sensors;
+using Fleet.Grains.Telemetry;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Routing;
+
+namespace Fleet.Gateways.Http;
+
+/// <summary>
+/// The HTTP API: reads grain state and calls grain methods, never reaching around the grains.
+/// </summary>
+public static class FleetApi
+{
+    public static IEndpointRouteBuilder MapFleetApi(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/health", Health);
+        app.MapGet("/ingress", (IngressStats stats, ReadingIngress ingress) => TypedResults.Ok(new IngressView(
+            stats.Publishes, stats.Readings, stats.RejectedTotal, stats.RejectedByReason(), stats.StreamRetries, ingress.Backlog)));
+        app.MapGet("/stats/pipeline", PipelineStats);
+
+        var sensors = app.MapGroup("/sensors");
+        sensors.MapGet("/", ListSensors);
+        sensors.MapGet("/{id}", GetSensor);
+        sensors.MapGet("/{id}/anomalies", GetAnomalies);
+        sensors.MapPut("/{id}/config", Configure);
+        sensors.MapPost("/{id}/readings", PostReadings);
+
+        var outbound = app.MapGroup("/outbound");
+        outbound.MapGet("/", (OutboundDispatcher dispatcher) => TypedResults.Ok(dispatcher.Targets.Select(t => t.Stats()).ToArray()));
+        outbound.MapGet("/deadletters", ListDeadLetters);
+        outbound.MapPost("/deadletters/redrive", Redrive);
+        return app;
+    }
+
+    public sealed record HealthView(string Status, int MqttPort, bool MqttRunning, int IngressBacklog, DateTime StartedAtUtc);
+
+    public sealed record IngressView(long Publishes, long Readings, long Rejected, IReadOnlyDictionary<string, long> RejectedByReason, long StreamRetries, int Backlog);
+
+    public sealed record LatencyView(long Count, double P50Ms, double P90Ms, double P99Ms, double P999Ms);
+
+    public sealed record PipelineView(long Processed, long Anomalies, LatencyView PipelineLatency, LatencyView SourceLatency);
+
+    public sealed record ErrorView(string Error, string? Detail = null);
+
+    public sealed record RedriveView(string Target, int Redriven);
+
+    private static readonly DateTime StartedAt = DateTime.UtcNow;
+
+    private static Results<Ok<HealthView>, JsonHttpResult<HealthView>> Health(MqttGateway mqtt, ReadingIngress ingress)
+    {
+        var running = mqtt.Server.IsStarted;
+        var view = new HealthView(running ? "healthy" : "unhealthy", mqtt.Port, running, ingress.Backlog, StartedAt);
+        return running ? TypedResults.Ok(view) : TypedResults.Json(view, statusCode: StatusCodes.Status503ServiceUnavailable);
+    }
+
+    private static Ok<PipelineView> PipelineStats(PipelineMetrics metrics, bool? reset)
+    {
+        static LatencyView View(LatencyHistogram h) => new(h.Count, h.Quantile(0.5) / 1000, h.Quantile(0.9) / 1000, h.Quantile(0.99) / 1000, h.Quantile(0.999) / 1000);
+        var view = new PipelineView(metrics.Processed, metrics.Anomalies, View(metrics.PipelineLatency), View(metrics.SourceLatency));
+        if (reset == true) metrics.ResetLatency();
+        return TypedResults.Ok(view);
+    }
+
+    private static async Task<Ok<SensorPage>> ListSensors(IGrainFactory grains, string? after, int? limit)
+        => TypedResults.Ok(await grains.GetGrain<ISensorRegistryGrain>(0).List(after, limit ?? 100));
+
+    private static async Task<Results<Ok<SensorSnapshot>, NotFound<ErrorView>, BadRequest<ErrorView>>> GetSensor(IGrainFactory grains, string id)
+    {
+        if (!SensorTopic.IsValidSensorId(id)) return TypedResults.BadRequest(new ErrorView("bad_sensor_id", "sensor ids are 1-128 characters of [A-Za-z0-9_.:-]"));
+        var snapshot = await grains.GetGrain<ISensorGrain>(id).GetSnapshot();
+        return snapshot.Known ? TypedResults.Ok(snapshot) : TypedResults.NotFound(new ErrorView("unknown_sensor", $"sensor '{id}' has sent nothing yet"));
+    }
+
+    private static async Task<Results<Ok<Anomaly[]>, BadRequest<ErrorView>>> GetAnomalies(IGrainFactory grains, string id, int? limit)
+    {
+        if (!SensorTopic.IsValidSensorId(id)) return TypedResults.BadRequest(new ErrorView("bad_sensor_id"));
+        return TypedResults.Ok(await grains.GetGrain<ISensorGrain>(id).GetAnomalies(limit ?? 50));
+    }
+
+    private static async Task<Results<Ok<SensorSnapshot>, BadRequest<ErrorView>>> Configure(IGrainFactory grains, string id, SensorConfig config)
+    {
+        if (!SensorTopic.IsValidSensorId(id)) return TypedResults.BadRequest(new ErrorView("bad_sensor_id"));
+        try
+        {
+            return TypedResults.Ok(await grains.GetGrain<ISensorGrain>(id).Configure(config));
+        }
+        catch (ArgumentException ex)
+        {
+            return TypedResults.BadRequest(new ErrorView("invalid_config", ex.Message));
+        }
+    }
+
+    /// <summary>Direct ingestion over HTTP: the same payloads and checks as MQTT, accepted once on the stream.</summary>
+    private static async Task<Results<Accepted, BadRequest<ErrorView>>> PostReadings(
+        string id, HttpRequest request, ReadingIngress ingress, IngressStats stats, SensorRejectCounter rejects, Microsoft.Extensions.Options.IOptions<MqttGatewayOptions> options)
+    {
+        if (!SensorTopic.IsValidSensorId(id))
+        {
+            stats.Reject(Grains.Readings.RejectReason.BadSensorId);
+            return TypedResults.BadRequest(new ErrorView("bad_sensor_id"));
+        }
+
+        var max = options.Value.MaxPayloadBytes;
+        using var buffer = new MemoryStream();
+        await request.Body.CopyToAsync(buffer);
+        if (buffer.Length > max)
+        {
+            stats.Reject(Grains.Readings.RejectReason.PayloadTooLarge);
+            rejects.Count(id, Grains.Readings.RejectReason.PayloadTooLarge);
+            return TypedResults.BadRequest(new ErrorView("payload_too_large", $"at most {max} bytes"));
+        }
+
+        var parser = new ReadingParser(options.Value.MaxMetricsPerReading, options.Value.MaxReadingsPerPublish);
+        var parsed = parser.Parse(new System.Buffers.ReadOnlySequence<byte>(buffer.GetBuffer(), 0, (int)buffer.Length), UnixTime.NowMicros());
+        if (!parsed.Ok)
+        {
+            stats.Reject(parsed.Reason);
+            rejects.Count(id, parsed.Reason);
+            return TypedResults.BadRequest(new ErrorView(Grains.Readings.RejectReasons.Name(parsed.Reason), parsed.Detail));
+        }
+
+        await ingress.AcceptAsync(id, parsed.Readings!, request.HttpContext.RequestAborted);
+        return TypedResults.Accepted((string?)null);
+    }
+
+    private static async Task<Results<Ok<DeadLetterPage>, NotFound<ErrorView>>> ListDeadLetters(
+        OutboundDispatcher dispatcher, IGrainFactory grains, string target, int? offset, int? limit)
+    {
+        if (!dispatcher.TryGetTarget(target, out var t)) return TypedResults.NotFound(new ErrorView("unknown_target", target));
+        return TypedResults.Ok(await grains.GetGrain<IDeadLetterGrain>(t.Name).List(offset ?? 0, limit ?? 100));
+    }
+
+    private static async Task<Results<Ok<RedriveView>, NotFound<ErrorView>>> Redrive(OutboundDispatcher dispatcher, string target, int? max)
+    {
+        if (!dispatcher.TryGetTarget(target, out var t)) return TypedResults.NotFound(new ErrorView("unknown_target", target));
+        var count = await dispatcher.RedriveAsync(t, max ?? 1000);
+        return TypedResults.Ok(new RedriveView(t.Name, count));
+    }
+}

@@ -1,0 +1,45 @@
+using System.Diagnostics.Metrics;
+using Fleet.Grains.Readings;
+
+namespace Fleet.Gateways.Mqtt;
+
+/// <summary>This silo's ingress counters (meter "Fleet.Ingress"), shown at GET /ingress.</summary>
+public sealed class IngressStats : IDisposable
+{
+    public const string MeterName = "Fleet.Ingress";
+    private readonly Meter _meter = new(MeterName);
+    private readonly long[] _rejected = new long[RejectReasons.All.Length];
+    private long _publishes;
+    private long _readings;
+    private long _retries;
+
+    public IngressStats()
+    {
+        _meter.CreateObservableCounter("fleet.ingress.publishes", () => Volatile.Read(ref _publishes), description: "Telemetry publishes accepted");
+        _meter.CreateObservableCounter("fleet.ingress.readings", () => Volatile.Read(ref _readings), description: "Readings accepted onto streams");
+        _meter.CreateObservableCounter("fleet.ingress.rejected", () =>
+            RejectReasons.All.Select(r => new Measurement<long>(Volatile.Read(ref _rejected[(int)r]), new KeyValuePair<string, object?>("reason", r.Name()))),
+            description: "Publishes refused, by reason");
+    }
+
+    public long Publishes => Volatile.Read(ref _publishes);
+    public long Readings => Volatile.Read(ref _readings);
+    public long StreamRetries => Volatile.Read(ref _retries);
+    public long Rejected(RejectReason reason) => Volatile.Read(ref _rejected[(int)reason]);
+    public long RejectedTotal => RejectReasons.All.Sum(Rejected);
+
+    public void Accepted(int readings)
+    {
+        Interlocked.Increment(ref _publishes);
+        Interlocked.Add(ref _readings, readings);
+    }
+
+    public void Reject(RejectReason reason) => Interlocked.Increment(ref _rejected[(int)reason]);
+
+    public void StreamRetry() => Interlocked.Increment(ref _retries);
+
+    public IReadOnlyDictionary<string, long> RejectedByReason()
+        => RejectReasons.All.ToDictionary(r => r.Name(), Rejected);
+
+    public void Dispose() => _meter.Dispose();
+}

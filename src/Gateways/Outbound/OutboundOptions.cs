@@ -1,0 +1,80 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Fleet.Gateways.Outbound;
+
+public enum OutboundKind
+{
+    /// <summary>Republish to the embedded broker, topic {AlertTopicPrefix}/{sensorId}.</summary>
+    Mqtt,
+
+    /// <summary>HTTP POST of the anomaly as JSON to <see cref="OutboundTargetOptions.Url"/>.</summary>
+    Webhook,
+}
+
+/// <summary>One outbound target. Configure under Outbound:Targets:{name}.</summary>
+public sealed class OutboundTargetOptions
+{
+    public OutboundKind Kind { get; set; } = OutboundKind.Webhook;
+
+    /// <summary>Webhook URL (Webhook targets only).</summary>
+    public Uri? Url { get; set; }
+
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Cluster-wide sustained rate (token bucket refill).</summary>
+    [Range(0.01, 1_000_000)]
+    public double RatePerSecond { get; set; } = 50;
+
+    /// <summary>Cluster-wide burst (token bucket size).</summary>
+    [Range(1, 1_000_000)]
+    public int Burst { get; set; } = 50;
+
+    /// <summary>Items waiting per silo; when full, new items are dead-lettered (reason queue_full), never dropped.</summary>
+    [Range(1, 10_000_000)]
+    public int QueueCapacity { get; set; } = 10_000;
+
+    /// <summary>Sends in flight at once per silo.</summary>
+    [Range(1, 1024)]
+    public int MaxConcurrency { get; set; } = 8;
+
+    /// <summary>Attempts in all (1 = no retry) before an item is dead-lettered.</summary>
+    [Range(1, 100)]
+    public int MaxAttempts { get; set; } = 6;
+
+    /// <summary>First retry delay; doubles per attempt, with jitter, capped at <see cref="MaxRetryDelay"/>. Retry-After wins.</summary>
+    public TimeSpan RetryDelay { get; set; } = TimeSpan.FromMilliseconds(200);
+
+    public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Timeout of one attempt.</summary>
+    public TimeSpan AttemptTimeout { get; set; } = TimeSpan.FromSeconds(10);
+}
+
+/// <summary>Section "Outbound": the targets anomalies are sent to, by name.</summary>
+public sealed class OutboundOptions
+{
+    public const string Section = "Outbound";
+
+    public Dictionary<string, OutboundTargetOptions> Targets { get; set; } = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["mqtt-alerts"] = new() { Kind = OutboundKind.Mqtt, RatePerSecond = 200, Burst = 200 },
+    };
+
+    public static IEnumerable<string> Validate(OutboundOptions options)
+    {
+        foreach (var (name, target) in options.Targets)
+        {
+            if (string.IsNullOrWhiteSpace(name) || name.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_')))
+                yield return $"Outbound:Targets: '{name}' is not a valid target name ([A-Za-z0-9_-])";
+            if (target.Kind == OutboundKind.Webhook && target.Enabled && (target.Url is null || !target.Url.IsAbsoluteUri))
+                yield return $"Outbound:Targets:{name}: a webhook needs an absolute Url";
+            if (target.RetryDelay <= TimeSpan.Zero || target.MaxRetryDelay < target.RetryDelay)
+                yield return $"Outbound:Targets:{name}: RetryDelay must be positive and not above MaxRetryDelay";
+            if (target.AttemptTimeout <= TimeSpan.Zero)
+                yield return $"Outbound:Targets:{name}: AttemptTimeout must be positive";
+            var results = new List<ValidationResult>();
+            if (!Validator.TryValidateObject(target, new ValidationContext(target), results, validateAllProperties: true))
+                foreach (var r in results) yield return $"Outbound:Targets:{name}: {r.ErrorMessage}";
+        }
+    }
+}

@@ -1,0 +1,48 @@
+using System.Net;
+using System.Net.Http.Json;
+using Fleet.Grains.Sensors;
+
+namespace Fleet.Gateways.Outbound;
+
+/// <summary>POSTs the anomaly as JSON; classifies the answer for the retry policy (429 and Retry-After included).</summary>
+public sealed class WebhookSender(HttpClient http, Uri url) : IOutboundSender
+{
+    public async Task<SendResult> SendAsync(Anomaly anomaly, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var response = await http.PostAsJsonAsync(url, anomaly, cancellationToken);
+            if (response.IsSuccessStatusCode)
+            {
+                return SendResult.Ok;
+            }
+
+            var retryAfter = RetryAfter(response);
+            var status = (int)response.StatusCode;
+            return response.StatusCode switch
+            {
+                HttpStatusCode.TooManyRequests => SendResult.Throttle(retryAfter, "HTTP 429"),
+                HttpStatusCode.RequestTimeout => SendResult.Transient("HTTP 408", retryAfter),
+                _ when status >= 500 => SendResult.Transient($"HTTP {status}", retryAfter),
+                _ => SendResult.Permanent($"HTTP {status}"),
+            };
+        }
+        catch (HttpRequestException ex)
+        {
+            return SendResult.Transient($"connection: {ex.Message}");
+        }
+    }
+
+    private static TimeSpan? RetryAfter(HttpResponseMessage response)
+    {
+        var header = response.Headers.RetryAfter;
+        if (header?.Delta is { } delta) return delta;
+        if (header?.Date is { } date)
+        {
+            var wait = date - DateTimeOffset.UtcNow;
+            return wait > TimeSpan.Zero ? wait : TimeSpan.Zero;
+        }
+
+        return null;
+    }
+}

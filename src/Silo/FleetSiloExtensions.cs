@@ -1,0 +1,70 @@
+using Fleet.Gateways.Mqtt;
+using Fleet.Gateways.Outbound;
+using Fleet.Grains;
+using Fleet.Grains.Readings;
+using Fleet.Grains.Storage;
+using Fleet.Storage;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+using Orleans.Hosting;
+using Orleans.Streams;
+
+namespace Fleet.Silo;
+
+public static class FleetSiloExtensions
+{
+    /// <summary>
+    /// Composes one silo on embedded defaults: localhost clustering, memory streams (implicit
+    /// subscriptions only), SQLite grain state under ./data, the MQTT gateway, outbound adapters and telemetry.
+    /// </summary>
+    public static WebApplicationBuilder AddFleetSilo(this WebApplicationBuilder builder)
+    {
+        var configuration = builder.Configuration;
+        var silo = configuration.GetSection(SiloOptions.Section).Get<SiloOptions>() ?? new SiloOptions();
+        ValidateSilo(silo);
+        var storage = configuration.GetSection(SqliteGrainStorageOptions.Section).Get<SqliteGrainStorageOptions>() ?? new SqliteGrainStorageOptions();
+
+        builder.UseOrleans(orleans =>
+        {
+            orleans.UseLocalhostClustering(silo.SiloPort, silo.GatewayPort, serviceId: silo.ServiceId, clusterId: silo.ClusterId);
+            orleans.AddSqliteGrainStorage(StorageNames.Default, o =>
+            {
+                o.Path = storage.Path;
+                o.MaxBatch = storage.MaxBatch;
+            });
+            orleans.AddMemoryStreams(SensorStreams.Provider, streams =>
+            {
+                streams.ConfigurePartitioning(silo.StreamQueues);
+                streams.ConfigureStreamPubSub(StreamPubSubType.ImplicitOnly);
+                streams.ConfigurePullingAgent(agent => agent.Configure(o =>
+                {
+                    o.GetQueueMsgsTimerPeriod = silo.StreamPollPeriod;
+                    o.BatchContainerBatchSize = silo.StreamBatchSize;
+                    // Keep above the grain collection age (orleans#8542).
+                    o.StreamInactivityPeriod = silo.SensorIdleTimeout * 2;
+                }));
+            });
+            orleans.Configure<GrainCollectionOptions>(o => o.CollectionAge = silo.SensorIdleTimeout);
+        });
+
+        builder.Services.AddSensorGrains(configuration);
+        builder.Services.AddOutbound(configuration);
+        builder.Services.AddMqttGateway(configuration);
+        builder.AddFleetTelemetry();
+        return builder;
+    }
+
+    private static void ValidateSilo(SiloOptions options)
+    {
+        var results = new List<System.ComponentModel.DataAnnotations.ValidationResult>();
+        if (!System.ComponentModel.DataAnnotations.Validator.TryValidateObject(options, new(options), results, true))
+        {
+            throw new OptionsValidationException(SiloOptions.Section, typeof(SiloOptions), results.Select(r => $"Silo: {r.ErrorMessage}"));
+        }
+
+        if (options.StreamPollPeriod <= TimeSpan.Zero)
+            throw new OptionsValidationException(SiloOptions.Section, typeof(SiloOptions), ["Silo:StreamPollPeriod must be positive"]);
+        if (options.SensorIdleTimeout < TimeSpan.FromMinutes(1))
+            throw new OptionsValidationException(SiloOptions.Section, typeof(SiloOptions), ["Silo:SensorIdleTimeout must be at least one minute"]);
+    }
+}

@@ -1,0 +1,32 @@
+using Fleet.Gateways.Mqtt;
+using Fleet.Grains.Telemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
+
+namespace Fleet.Silo;
+
+/// <summary>Telemetry in one place: our meters, Orleans' meter and activity sources, ASP.NET Core, HttpClient.</summary>
+public static class FleetTelemetryExtensions
+{
+    public static WebApplicationBuilder AddFleetTelemetry(this WebApplicationBuilder builder)
+    {
+        var otel = builder.Services.AddOpenTelemetry()
+            .WithMetrics(metrics => metrics
+                .AddMeter(PipelineMetrics.MeterName, IngressStats.MeterName, "Microsoft.Orleans")
+                .AddAspNetCoreInstrumentation()
+                .AddHttpClientInstrumentation()
+                .AddRuntimeInstrumentation())
+            .WithTracing(tracing => tracing
+                .AddSource("Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application")
+                .AddAspNetCoreInstrumentation()
+                .AddHttpClientInstrumentation());
+
+        // Export only when a collector is configured (OTEL_EXPORTER_OTLP_ENDPOINT); nothing to run by default.
+        if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+        {
+            otel.WithMetrics(m => m.AddOtlpExporter()).WithTracing(t => t.AddOtlpExporter());
+        }
+
+        return builder;
+    }
+}

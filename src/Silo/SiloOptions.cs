@@ -1,0 +1,37 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Fleet.Silo;
+
+/// <summary>Cluster membership and the sensor streams. Section "Silo".</summary>
+public sealed class SiloOptions
+{
+    public const string Section = "Silo";
+
+    [Required]
+    public string ClusterId { get; set; } = "fleet-dev";
+
+    [Required]
+    public string ServiceId { get; set; } = "fleet";
+
+    /// <summary>Silo-to-silo port.</summary>
+    [Range(1, 65535)]
+    public int SiloPort { get; set; } = 11111;
+
+    /// <summary>Port for external Orleans clients.</summary>
+    [Range(1, 65535)]
+    public int GatewayPort { get; set; } = 30000;
+
+    /// <summary>Stream queues (partitions) of the sensor stream provider.</summary>
+    [Range(1, 1024)]
+    public int StreamQueues { get; set; } = 8;
+
+    /// <summary>How often each stream queue is polled; bounds the latency floor of the memory streams.</summary>
+    public TimeSpan StreamPollPeriod { get; set; } = TimeSpan.FromMilliseconds(2);
+
+    /// <summary>Batch containers delivered to a sensor grain per call.</summary>
+    [Range(1, 10_000)]
+    public int StreamBatchSize { get; set; } = 64;
+
+    /// <summary>An idle sensor environment is reclaimed (state written, memory freed) after this long.</summary>
+    public TimeSpan SensorIdleTimeout { get; set; } = TimeSpan.FromMinutes(15);
+}

@@ -1,0 +1,21 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Orleans.Storage;
+
+namespace Fleet.Storage;
+
+public static class SqliteGrainStorageExtensions
+{
+    /// <summary>Adds a named grain storage provider backed by a local SQLite file.</summary>
+    public static ISiloBuilder AddSqliteGrainStorage(this ISiloBuilder builder, string name, Action<SqliteGrainStorageOptions> configure)
+    {
+        var options = new SqliteGrainStorageOptions();
+        configure(options);
+        builder.Services.AddKeyedSingleton<IGrainStorage>(name, (sp, _) => new SqliteGrainStorage(
+            name,
+            options,
+            new OrleansGrainStorageSerializer(sp.GetRequiredService<Orleans.Serialization.Serializer>()),
+            sp.GetRequiredService<ILogger<SqliteGrainStorage>>()));
+        return builder;
+    }
+}
