@@ -4,16 +4,19 @@ namespace Fleet.Detectors;
 public static class DetectorCatalog
 {
     /// <summary>The detector used when a sensor names none.</summary>
-    public const string DefaultName = EwmaZScoreDetector.CatalogName;
+    public const string DefaultName = EnsembleDetector.CatalogName;
+
+    /// <summary>The cheapest useful detector (28 bytes of state), for metrics where cost matters more than recall.</summary>
+    public const string LightName = EwmaZScoreDetector.CatalogName;
 
     private static readonly Dictionary<string, Func<IReadOnlyDictionary<string, double>, IAnomalyDetector>> Factories =
         new(StringComparer.OrdinalIgnoreCase)
         {
-            [EwmaZScoreDetector.CatalogName] = p => new EwmaZScoreDetector(
-                alpha: Get(p, "alpha", 0.02),
-                zAtHalf: Get(p, "zAtHalf", 4.0),
-                warmup: (int)Get(p, "warmup", 30),
-                threshold: Get(p, "threshold", 0.9)),
+            [EwmaZScoreDetector.CatalogName] = EwmaZScoreDetector.Create,
+            [NullDetector.CatalogName] = NullDetector.Create,
+            [WindowedGaussianDetector.CatalogName] = WindowedGaussianDetector.Create,
+            [EnsembleDetector.CatalogName] = p => new EnsembleDetector(p),
+            [SpectralResidualDetector.CatalogName] = p => new SpectralResidualDetector(p),
         };
 
     public static IReadOnlyCollection<string> Names => Factories.Keys;
@@ -33,7 +36,4 @@ public static class DetectorCatalog
     }
 
     private static readonly IReadOnlyDictionary<string, double> EmptyParameters = new Dictionary<string, double>();
-
-    private static double Get(IReadOnlyDictionary<string, double> p, string key, double fallback)
-        => p.TryGetValue(key, out var v) ? v : fallback;
 }

@@ -1,10 +1,9 @@
-using System.Buffers.Binary;
-
 namespace Fleet.Detectors;
 
 /// <summary>
-/// Robust exponentially weighted z-score: tracks an EWMA of the value and of the absolute deviation,
-/// scores |x - mean| / (1.25 * mad) through a logistic squashing into [0, 1].
+/// The light detector: a robust EWMA z-score. Tracks a winsorised EWMA of the value and of the absolute
+/// deviation, scores z = |x - mean| / (1.25 mad) as z / (z + zAtHalf) (0.5 at zAtHalf), is silent for the first
+/// <c>warmup</c> points and, after an alert, for <c>rest</c> points (one alert per event). 40 bytes of state.
 /// </summary>
 public sealed class EwmaZScoreDetector : IAnomalyDetector
 {
@@ -12,24 +11,45 @@ public sealed class EwmaZScoreDetector : IAnomalyDetector
     private readonly double _alpha;
     private readonly double _zAtHalf;
     private readonly int _warmup;
+    private readonly int _rest;
+    private readonly double _clip;
     private double _mean;
     private double _mad;
     private long _count;
+    private int _restLeft;
 
-    public EwmaZScoreDetector(double alpha = 0.02, double zAtHalf = 4.0, int warmup = 30, double threshold = 0.9)
+    public EwmaZScoreDetector(double alpha = 0.003, double zAtHalf = 4.0, int warmup = 150, double threshold = 0.65, int rest = 300, double clip = 20)
     {
         if (alpha is <= 0 or >= 1) throw new ArgumentOutOfRangeException(nameof(alpha), "alpha must be in (0, 1)");
         if (zAtHalf <= 0) throw new ArgumentOutOfRangeException(nameof(zAtHalf), "zAtHalf must be positive");
+        if (rest < 0) throw new ArgumentOutOfRangeException(nameof(rest), "rest must be >= 0");
+        if (clip < 1) throw new ArgumentOutOfRangeException(nameof(clip), "clip must be >= 1");
         _alpha = alpha;
         _zAtHalf = zAtHalf;
         _warmup = Math.Max(1, warmup);
+        _rest = rest;
+        _clip = clip;
         Threshold = threshold;
+    }
+
+    public static EwmaZScoreDetector Create(IReadOnlyDictionary<string, double>? parameters)
+    {
+        var p = new ParameterReader(CatalogName, parameters);
+        var d = new EwmaZScoreDetector(
+            alpha: p.Get("alpha", 0.003, 1e-6, 0.999999),
+            zAtHalf: p.Get("zAtHalf", 4.0, 1e-3, 1e3),
+            warmup: p.GetInt("warmup", 150, 1, 1_000_000),
+            threshold: p.Get("threshold", 0.65, 0, 1),
+            rest: p.GetInt("rest", 300, 0, 1_000_000),
+            clip: p.Get("clip", 20, 1, 1e3));
+        p.RejectUnknown();
+        return d;
     }
 
     public string Name => CatalogName;
     public double Threshold { get; }
     public long Count => _count;
-    public int StateSize => 3 * sizeof(double);
+    public int StateSize => 3 * sizeof(double) + sizeof(int);
 
     public double Next(long timestampMs, double value)
     {
@@ -43,36 +63,36 @@ public sealed class EwmaZScoreDetector : IAnomalyDetector
 
         var deviation = Math.Abs(value - _mean);
         var scale = 1.25 * _mad + 1e-9 * (Math.Abs(_mean) + 1);
-        var score = 0.0;
-        if (_count > _warmup)
-        {
-            var z = deviation / scale;
-            // logistic in z: 0.5 at zAtHalf, ~1 well beyond it.
-            score = 1.0 / (1.0 + Math.Exp(-(z - _zAtHalf) * 1.5));
-        }
+        var z = deviation / scale;
+        var score = z / (z + _zAtHalf);
 
         // Winsorise the update so one outlier does not drag the baseline.
-        var clipped = Math.Min(deviation, 6 * scale + 1e-12);
-        var signed = value >= _mean ? clipped : -clipped;
-        _mean += _alpha * signed;
-        _mad += _alpha * (clipped - _mad);
+        var clipped = Math.Min(deviation, _clip * scale);
+        // Early on, average over everything seen (1/count) so the scale isn't biased low by the EWMA's zero start.
+        var a = Math.Max(_alpha, 1.0 / _count);
+        _mean += a * (value >= _mean ? clipped : -clipped);
+        _mad += a * (clipped - _mad);
+
+        if (_count <= _warmup) return 0;
+        if (_restLeft > 0)
+        {
+            _restLeft--;
+            return 0;
+        }
+
+        if (score >= Threshold) _restLeft = _rest;
         return score;
     }
 
-    public byte[] SaveState()
-    {
-        var bytes = new byte[3 * sizeof(double)];
-        BinaryPrimitives.WriteDoubleLittleEndian(bytes, _mean);
-        BinaryPrimitives.WriteDoubleLittleEndian(bytes.AsSpan(8), _mad);
-        BinaryPrimitives.WriteInt64LittleEndian(bytes.AsSpan(16), _count);
-        return bytes;
-    }
+    public byte[] SaveState() => new StateWriter(CatalogName).Write(_mean).Write(_mad).Write(_count).Write(_restLeft).ToArray();
 
     public void LoadState(ReadOnlySpan<byte> state)
     {
-        if (state.Length != 24) throw new ArgumentException("state is not an ewma-z state", nameof(state));
-        _mean = BinaryPrimitives.ReadDoubleLittleEndian(state);
-        _mad = BinaryPrimitives.ReadDoubleLittleEndian(state[8..]);
-        _count = BinaryPrimitives.ReadInt64LittleEndian(state[16..]);
+        var r = new StateReader(state, CatalogName);
+        _mean = r.ReadDouble();
+        _mad = r.ReadDouble();
+        _count = r.ReadLong();
+        _restLeft = r.ReadInt();
+        r.End();
     }
 }

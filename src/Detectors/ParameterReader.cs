@@ -1,0 +1,51 @@
+namespace Fleet.Detectors;
+
+/// <summary>Reads and validates a detector's name-&gt;double parameters; unknown names or bad values throw ArgumentException.</summary>
+internal sealed class ParameterReader
+{
+    private readonly string _detector;
+    private readonly IReadOnlyDictionary<string, double> _values;
+    private readonly HashSet<string> _known = new(StringComparer.OrdinalIgnoreCase);
+
+    public ParameterReader(string detector, IReadOnlyDictionary<string, double>? values)
+    {
+        _detector = detector;
+        _values = values ?? new Dictionary<string, double>();
+    }
+
+    public double Get(string name, double fallback, double min, double max)
+    {
+        _known.Add(name);
+        var v = fallback;
+        foreach (var kv in _values)
+        {
+            if (string.Equals(kv.Key, name, StringComparison.OrdinalIgnoreCase)) v = kv.Value;
+        }
+
+        if (double.IsNaN(v) || v < min || v > max)
+        {
+            throw new ArgumentException($"detector '{_detector}': parameter '{name}' = {v} is out of range [{min}, {max}]");
+        }
+
+        return v;
+    }
+
+    public int GetInt(string name, int fallback, int min, int max)
+    {
+        var v = Get(name, fallback, min, max);
+        if (v != Math.Floor(v)) throw new ArgumentException($"detector '{_detector}': parameter '{name}' = {v} must be a whole number");
+        return (int)v;
+    }
+
+    /// <summary>Call after reading every parameter: rejects names the detector doesn't have.</summary>
+    public void RejectUnknown()
+    {
+        foreach (var k in _values.Keys)
+        {
+            if (!_known.Contains(k))
+            {
+                throw new ArgumentException($"detector '{_detector}' has no parameter '{k}'; known: {string.Join(", ", _known.Order(StringComparer.Ordinal))}");
+            }
+        }
+    }
+}

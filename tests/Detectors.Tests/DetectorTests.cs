@@ -1,0 +1,178 @@
+using Xunit;
+
+namespace Fleet.Detectors.Tests;
+
+public class DetectorTests
+{
+    public static IEnumerable<object[]> AllDetectors => DetectorCatalog.Names.Select(n => new object[] { n });
+
+    private const long Start = 1_396_310_400_000; // 2014-04-01
+    private const long Step = 300_000;            // 5 minutes
+
+    /// <summary>Noisy daily pattern with a random walk component; deterministic.</summary>
+    private static double[] Series(int n, int seed, double noise = 1.0)
+    {
+        var rng = new Random(seed);
+        var v = new double[n];
+        double walk = 0;
+        for (var i = 0; i < n; i++)
+        {
+            walk += 0.01 * Gauss(rng);
+            v[i] = 50 + 10 * Math.Sin(2 * Math.PI * i / 288.0) + walk + noise * Gauss(rng);
+        }
+
+        return v;
+    }
+
+    private static double Gauss(Random rng) => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
+
+    [Fact]
+    public void CatalogHasDefaultAndLight()
+    {
+        Assert.True(DetectorCatalog.Exists(DetectorCatalog.DefaultName));
+        Assert.True(DetectorCatalog.Exists(DetectorCatalog.LightName));
+        Assert.Equal(DetectorCatalog.DefaultName, DetectorCatalog.Create(DetectorSpec.Default).Name);
+        Assert.True(DetectorCatalog.Create(DetectorCatalog.LightName).StateSize <= 64);
+    }
+
+    [Theory]
+    [MemberData(nameof(AllDetectors))]
+    public void ScoresStayInUnitInterval(string name)
+    {
+        var d = DetectorCatalog.Create(name);
+        Assert.Equal(name, d.Name, ignoreCase: true);
+        var v = Series(3000, 1);
+        v[2000] = 1e6;
+        v[2100] = -1e6;
+        for (var i = 2200; i < 2300; i++) v[i] = 0; // flat stretch
+        for (var i = 0; i < v.Length; i++)
+        {
+            var s = d.Next(Start + i * Step, v[i]);
+            Assert.InRange(s, 0.0, 1.0);
+        }
+
+        Assert.Equal(3000, d.Count);
+    }
+
+    [Theory]
+    [MemberData(nameof(AllDetectors))]
+    public void SaveAndLoadContinuesIdentically(string name)
+    {
+        var v = Series(3000, 2);
+        v[1800] += 80;
+        var reference = DetectorCatalog.Create(name);
+        var expected = v.Select((x, i) => reference.Next(Start + i * Step, x)).ToArray();
+
+        var first = DetectorCatalog.Create(name);
+        for (var i = 0; i < 1234; i++) first.Next(Start + i * Step, v[i]);
+        var state = first.SaveState();
+        var restored = DetectorCatalog.Create(name);
+        restored.LoadState(state);
+        Assert.Equal(first.Count, restored.Count);
+        for (var i = 1234; i < v.Length; i++)
+        {
+            Assert.Equal(expected[i], restored.Next(Start + i * Step, v[i]));
+        }
+
+        Assert.Equal(reference.SaveState(), restored.SaveState());
+    }
+
+    [Theory]
+    [MemberData(nameof(AllDetectors))]
+    public void LoadRejectsForeignState(string name)
+    {
+        var d = DetectorCatalog.Create(name);
+        Assert.Throws<ArgumentException>(() => d.LoadState(new byte[] { 1, 2, 3 }));
+    }
+
+    [Theory]
+    [MemberData(nameof(AllDetectors))]
+    public void DoesNotAllocatePerPoint(string name)
+    {
+        var d = DetectorCatalog.Create(name);
+        var v = Series(20_000, 3);
+        v[15_000] += 200;
+        for (var i = 0; i < 1000; i++) d.Next(Start + i * Step, v[i]); // warm up the JIT and lazy state
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 1000; i < v.Length; i++) d.Next(Start + i * Step, v[i]);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(0, allocated);
+    }
+
+    [Theory]
+    [MemberData(nameof(AllDetectors))]
+    public void StateFitsTheBudget(string name)
+    {
+        var d = DetectorCatalog.Create(name);
+        Assert.InRange(d.StateSize, 0, 8 * 1024);
+        Assert.InRange(d.SaveState().Length, 0, 8 * 1024 + 256);
+    }
+
+    [Theory]
+    [InlineData("ensemble")]
+    [InlineData("ewma-z")]
+    public void ClearSpikeScoresHighAndNoiseDoesNotAlert(string name)
+    {
+        var d = DetectorCatalog.Create(name);
+        var v = Series(4000, 4);
+        var alerts = 0;
+        for (var i = 0; i < 3000; i++)
+        {
+            if (d.Next(Start + i * Step, v[i]) >= d.Threshold) alerts++;
+        }
+
+        Assert.Equal(0, alerts);
+        var spike = d.Next(Start + 3000 * Step, v[3000] + 100);
+        Assert.True(spike >= d.Threshold, $"spike scored {spike}, threshold {d.Threshold}");
+    }
+
+    [Theory]
+    [InlineData("ensemble")]
+    [InlineData("ewma-z")]
+    [InlineData("windowed-gaussian")]
+    public void FlatSeriesDoesNotAlert(string name)
+    {
+        var d = DetectorCatalog.Create(name);
+        for (var i = 0; i < 3000; i++)
+        {
+            Assert.True(d.Next(Start + i * Step, 45.0) < d.Threshold);
+        }
+    }
+
+    [Fact]
+    public void UnknownDetectorIsRejected()
+    {
+        var e = Assert.Throws<ArgumentException>(() => DetectorCatalog.Create("no-such-detector"));
+        Assert.Contains("no-such-detector", e.Message);
+        Assert.Contains(DetectorCatalog.DefaultName, e.Message);
+    }
+
+    [Theory]
+    [MemberData(nameof(AllDetectors))]
+    public void UnknownParameterIsRejected(string name)
+    {
+        var e = Assert.Throws<ArgumentException>(() => DetectorCatalog.Create(name, new Dictionary<string, double> { ["bogus"] = 1 }));
+        Assert.Contains("bogus", e.Message);
+    }
+
+    [Theory]
+    [InlineData("ensemble", "alphaSlow", 0.0)]
+    [InlineData("ensemble", "threshold", 1.5)]
+    [InlineData("ensemble", "season", 7)]
+    [InlineData("ewma-z", "alpha", 1.0)]
+    [InlineData("ewma-z", "rest", -1)]
+    [InlineData("windowed-gaussian", "step", 0)]
+    [InlineData("windowed-gaussian", "window", 650)]
+    [InlineData("spectral-residual", "window", 4)]
+    public void BadParameterValueIsRejected(string name, string key, double value)
+    {
+        Assert.ThrowsAny<ArgumentException>(() => DetectorCatalog.Create(new DetectorSpec(name, new Dictionary<string, double> { [key] = value })));
+    }
+
+    [Fact]
+    public void ParametersChangeBehaviour()
+    {
+        var d = DetectorCatalog.Create("ensemble", new Dictionary<string, double> { ["threshold"] = 0.9 });
+        Assert.Equal(0.9, d.Threshold);
+    }
+}

@@ -1,0 +1,82 @@
+using Fleet.Nab;
+using Xunit;
+
+namespace Fleet.Detectors.Tests;
+
+/// <summary>The harness and scorer on a tiny hand-made NAB-layout folder (no dependency on ../shared).</summary>
+public class HarnessTests
+{
+    private static string Fixture => Path.Combine(AppContext.BaseDirectory, "Fixtures", "nab");
+
+    [Fact]
+    public void RunWritesNabResultsLayout()
+    {
+        var outDir = Path.Combine(Path.GetTempPath(), "nab-test-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var rc = NabCli.Execute(new[] { "run", "--data", Path.Combine(Fixture, "corpus"), "--out", outDir, "--detector", "ewma-z" });
+            Assert.Equal(0, rc);
+            var spike = Path.Combine(outDir, "ewma-z", "artificialTiny", "ewma-z_spike.csv");
+            var flat = Path.Combine(outDir, "ewma-z", "realTiny", "ewma-z_flat_dup.csv");
+            Assert.True(File.Exists(spike));
+            Assert.True(File.Exists(flat));
+            var lines = File.ReadAllLines(spike);
+            Assert.Equal("timestamp,value,anomaly_score", lines[0]);
+            Assert.Equal(201, lines.Length);
+            var input = File.ReadAllLines(Path.Combine(Fixture, "corpus", "artificialTiny", "spike.csv"));
+            for (var i = 1; i < input.Length; i++) Assert.StartsWith(input[i] + ",", lines[i]);
+            // One row per input row even with a duplicated timestamp.
+            Assert.Equal(121, File.ReadAllLines(flat).Length);
+            var scores = NabHarness.ReadScores(spike);
+            Assert.All(scores, s => Assert.InRange(s, 0.0, 1.0));
+            Assert.Equal(scores.Max(), scores[150]);
+
+            Assert.Equal(0, NabCli.Execute(new[]
+            {
+                "score", "--results", outDir, "--data", Path.Combine(Fixture, "corpus"),
+                "--windows", Path.Combine(Fixture, "windows.json"), "--profiles", Path.Combine(Fixture, "profiles.json"),
+            }));
+        }
+        finally
+        {
+            if (Directory.Exists(outDir)) Directory.Delete(outDir, true);
+        }
+    }
+
+    [Fact]
+    public void WindowsMapToRowIndicesAndSpikeScoresPerfectly()
+    {
+        var series = NabSeries.LoadFolder(Path.Combine(Fixture, "corpus"));
+        Assert.Equal(2, series.Count);
+        var windows = Fleet.Nab.NabBench.WindowsFor(series, Path.Combine(Fixture, "windows.json"));
+        Assert.Equal(new NabWindow(140, 159), windows["artificialTiny/spike.csv"].Single());
+        Assert.Empty(windows["realTiny/flat_dup.csv"]);
+
+        // A detector that fires only at the window's first row scores 100; the null detector scores 0.
+        var perfect = series.Select(s =>
+        {
+            var sc = new double[s.Length];
+            foreach (var w in windows[s.Key]) sc[w.Start] = 1;
+            return new ScoredFile(s.Key, s.Category, sc, windows[s.Key]);
+        }).ToList();
+        Assert.All(NabScorer.Sweep(perfect, NabProfile.Defaults), r => Assert.Equal(100.0, r.Normalised, 9));
+        var none = series.Select(s => new ScoredFile(s.Key, s.Category, new double[s.Length], windows[s.Key])).ToList();
+        Assert.All(NabScorer.Sweep(none, NabProfile.Defaults), r => Assert.Equal(0.0, r.Normalised, 9));
+
+        var profiles = NabProfile.Load(Path.Combine(Fixture, "profiles.json"));
+        Assert.Equal(NabProfile.Defaults, profiles);
+    }
+
+    [Fact]
+    public void BenchEvaluatesEveryDetectorOnTheFixture()
+    {
+        var series = NabSeries.LoadFolder(Path.Combine(Fixture, "corpus"));
+        var windows = Fleet.Nab.NabBench.WindowsFor(series, Path.Combine(Fixture, "windows.json"));
+        var results = DetectorCatalog.Names
+            .Select(n => Fleet.Nab.NabBench.Evaluate(n, () => DetectorCatalog.Create(n), series, windows, NabProfile.Defaults))
+            .ToList();
+        var table = Fleet.Nab.NabBench.Table(results);
+        foreach (var n in DetectorCatalog.Names) Assert.Contains("| " + n + " |", table);
+        Assert.Contains("artificialTiny", table);
+    }
+}
