@@ -22,6 +22,7 @@ public static class FleetApi
         app.MapGet("/ingress", (IngressStats stats, ReadingIngress ingress) => TypedResults.Ok(new IngressView(
             stats.Publishes, stats.Readings, stats.RejectedTotal, stats.RejectedByReason(), stats.StreamRetries, ingress.Backlog)));
         app.MapGet("/stats/pipeline", PipelineStats);
+        app.MapGet("/stats/memory", MemoryStats);
 
         var sensors = app.MapGroup("/sensors");
         sensors.MapGet("/", ListSensors);
@@ -56,6 +57,17 @@ public static class FleetApi
         var running = mqtt.Server.IsStarted;
         var view = new HealthView(running ? "healthy" : "unhealthy", mqtt.Port, running, ingress.Backlog, StartedAt);
         return running ? TypedResults.Ok(view) : TypedResults.Json(view, statusCode: StatusCodes.Status503ServiceUnavailable);
+    }
+
+    public sealed record MemoryView(long ManagedHeapBytes, long TotalAllocatedBytes, int Gen2Collections);
+
+    /// <summary>Managed heap after a full, compacting collection (diagnostics and the memory benchmark).</summary>
+    private static Ok<MemoryView> MemoryStats()
+    {
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+        GC.WaitForPendingFinalizers();
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+        return TypedResults.Ok(new MemoryView(GC.GetTotalMemory(false), GC.GetTotalAllocatedBytes(), GC.CollectionCount(2)));
     }
 
     private static Ok<PipelineView> PipelineStats(PipelineMetrics metrics, bool? reset)
@@ -128,11 +140,24 @@ public static class FleetApi
         return TypedResults.Accepted((string?)null);
     }
 
-    private static async Task<Results<Ok<DeadLetterPage>, NotFound<ErrorView>>> ListDeadLetters(
-        OutboundDispatcher dispatcher, IGrainFactory grains, string target, int? offset, int? limit)
+    /// <summary>Dead letters of one target (?target=name), or of every target when none is named.</summary>
+    private static async Task<Results<Ok<Dictionary<string, DeadLetterPage>>, NotFound<ErrorView>>> ListDeadLetters(
+        OutboundDispatcher dispatcher, IGrainFactory grains, string? target, int? offset, int? limit)
     {
-        if (!dispatcher.TryGetTarget(target, out var t)) return TypedResults.NotFound(new ErrorView("unknown_target", target));
-        return TypedResults.Ok(await grains.GetGrain<IDeadLetterGrain>(t.Name).List(offset ?? 0, limit ?? 100));
+        IEnumerable<OutboundTarget> targets = dispatcher.Targets;
+        if (target is not null)
+        {
+            if (!dispatcher.TryGetTarget(target, out var one)) return TypedResults.NotFound(new ErrorView("unknown_target", target));
+            targets = [one];
+        }
+
+        var pages = new Dictionary<string, DeadLetterPage>(StringComparer.OrdinalIgnoreCase);
+        foreach (var t in targets)
+        {
+            pages[t.Name] = await grains.GetGrain<IDeadLetterGrain>(t.Name).List(offset ?? 0, limit ?? 100);
+        }
+
+        return TypedResults.Ok(pages);
     }
 
     private static async Task<Results<Ok<RedriveView>, NotFound<ErrorView>>> Redrive(OutboundDispatcher dispatcher, string target, int? max)
