@@ -1,0 +1,73 @@
+using System.Text.Json.Nodes;
+
+namespace Fleet.EndToEnd.Tests;
+
+public sealed class OutboundTests
+{
+    [Fact]
+    public async Task A_throttling_webhook_gets_no_more_than_the_rate_and_every_anomaly_ends_delivered_or_dead_lettered()
+    {
+        await using var webhook = new ThrottlingWebhook { Rejecting = true };
+        await webhook.StartAsync();
+        const double rate = 8;
+        const int burst = 2;
+        await using var silo = new SiloProcess(new Dictionary<string, string>
+        {
+            ["Outbound__Targets__hook__Kind"] = "Webhook",
+            ["Outbound__Targets__hook__Url"] = webhook.Url,
+            ["Outbound__Targets__hook__RatePerSecond"] = rate.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Outbound__Targets__hook__Burst"] = burst.ToString(),
+            ["Outbound__Targets__hook__MaxAttempts"] = "8",
+            ["Outbound__Targets__hook__RetryDelay"] = "00:00:00.100",
+            ["Outbound__Targets__hook__MaxRetryDelay"] = "00:00:01",
+        });
+        await silo.StartAsync();
+
+        // warmup 1 and threshold 0: every reading after the first is an anomaly, so the outbound load is known.
+        var config = await silo.PutJsonAsync("/sensors/loud-1/config", new { detector = "ewma-z", detectorParameters = new Dictionary<string, double> { ["warmup"] = 1, ["threshold"] = 0 } });
+        Assert.True(config.IsSuccessStatusCode, await config.Content.ReadAsStringAsync());
+        await Devices.MosquittoPubAsync(silo.MqttPort, "sensors/loud-1/telemetry", Enumerable.Range(1, 40).Select(i => Devices.Reading(i, i % 3)));
+        var sensor = await silo.WaitForAsync("/sensors/loud-1", s => (long)s["counts"]!["accepted"]! == 40);
+        var anomalies = (long)sensor["counts"]!["anomalies"]!;
+        Assert.True(anomalies >= 30, $"expected most readings to be anomalies, got {anomalies}");
+
+        static JsonNode Hook(JsonNode all) => all.AsArray().Single(t => (string)t!["name"]! == "hook")!;
+        var settled = await silo.WaitForAsync("/outbound", o =>
+        {
+            var h = Hook(o);
+            return (long)h["submitted"]! == anomalies && (int)h["queued"]! == 0 && (int)h["inFlight"]! == 0
+                && (long)h["delivered"]! + (long)h["deadLettered"]! == anomalies;
+        }, TimeSpan.FromSeconds(60));
+        var hook = Hook(settled);
+        var delivered = (long)hook["delivered"]!;
+        var deadLettered = (long)hook["deadLettered"]!;
+
+        // Rejected (400) items were dead-lettered at once; throttled and failed attempts were retried.
+        Assert.True(deadLettered > 0, "the even-seq items should have been refused with 400");
+        Assert.True((long)hook["throttled"]! > 0);
+        Assert.True((long)hook["retries"]! > 0);
+        Assert.Equal(delivered, webhook.Accepted.Count);
+        Assert.Equal(webhook.Arrivals.Count, (long)hook["attempts"]!);
+
+        // The cluster-wide bucket held: within any second at most rate + burst requests arrived (+1 for edge timing).
+        Assert.True(webhook.MaxInWindow(TimeSpan.FromSeconds(1)) <= rate + burst + 1, $"max per second {webhook.MaxInWindow(TimeSpan.FromSeconds(1))}");
+
+        var letters = await silo.GetJsonAsync("/outbound/deadletters?target=hook&limit=1000");
+        Assert.Equal(deadLettered, (long)letters["hook"]!["total"]!);
+        Assert.All(letters["hook"]!["items"]!.AsArray(), l => Assert.Equal("HTTP 400", (string)l!["reason"]!));
+
+        // The downstream is fixed: redrive, and every dead letter is delivered.
+        webhook.Rejecting = false;
+        using var redrive = await silo.Http.PostAsync("/outbound/deadletters/redrive?target=hook", null);
+        Assert.True(redrive.IsSuccessStatusCode);
+        Assert.Equal(deadLettered, (long)JsonNode.Parse(await redrive.Content.ReadAsStringAsync())!["redriven"]!);
+        await silo.WaitForAsync("/outbound", o =>
+        {
+            var h = Hook(o);
+            return (long)h["delivered"]! == anomalies && (int)h["queued"]! == 0 && (int)h["inFlight"]! == 0;
+        }, TimeSpan.FromSeconds(60));
+        Assert.Equal(anomalies, webhook.Accepted.Distinct().Count());
+        Assert.Equal(0, (long)(await silo.GetJsonAsync("/outbound/deadletters?target=hook"))["hook"]!["total"]!);
+        Assert.True(webhook.MaxInWindow(TimeSpan.FromSeconds(1)) <= rate + burst + 1);
+    }
+}
