@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The hot-path benchmark, side by side in one run: a plain mosquitto relay, then the whole pipeline
+# (MQTT -> stream -> sensor grain), with the load generator in its own process. Prints numbers only.
+#   deploy/bench.sh [--sensors N] [--per-sensor N] [--connections N] [--repeat N] [--memory-sensors N]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SENSORS=1000 PER_SENSOR=200 CONNECTIONS=8 REPEAT=3 MEMORY_SENSORS=20000 LATENCY_RATE=10000 LATENCY_SECONDS=10
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --sensors) SENSORS=$2; shift 2 ;;
+    --per-sensor) PER_SENSOR=$2; shift 2 ;;
+    --connections) CONNECTIONS=$2; shift 2 ;;
+    --repeat) REPEAT=$2; shift 2 ;;
+    --memory-sensors) MEMORY_SENSORS=$2; shift 2 ;;
+    --latency-rate) LATENCY_RATE=$2; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+
+dotnet build src/Silo -c Release -nologo -clp:ErrorsOnly
+dotnet build tools/LoadGen -c Release -nologo -clp:ErrorsOnly
+LOADGEN="dotnet tools/LoadGen/bin/Release/net10.0/Fleet.LoadGen.dll"
+WORK=$(mktemp -d)
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+cleanup() { [ -n "${BROKER:-}" ] && kill "$BROKER" 2>/dev/null; [ -n "${SILO:-}" ] && kill "$SILO" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+field() { grep -Eo "$1=[0-9.]+" | head -1 | cut -d= -f2; }
+
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r); dotnet $(dotnet --version)"
+echo "load: $SENSORS sensors x $PER_SENSOR readings over $CONNECTIONS connections, JSON ~45 bytes"
+
+# 1. A plain mosquitto relay: publish to sensors/+/telemetry, count deliveries on a subscription.
+MQ_PORT=$(free_port)
+printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$MQ_PORT" > "$WORK/mosquitto.conf"
+/usr/sbin/mosquitto -c "$WORK/mosquitto.conf" >/dev/null 2>&1 & BROKER=$!
+sleep 1
+relay=()
+for i in $(seq "$REPEAT"); do
+  out=$($LOADGEN --port "$MQ_PORT" --sensors "$SENSORS" --per-sensor "$PER_SENSOR" --connections "$CONNECTIONS" --relay --prefix r$i)
+  relay+=("$(echo "$out" | field throughput_msg_s)")
+done
+kill "$BROKER"; wait "$BROKER" 2>/dev/null || true; BROKER=
+echo "mosquitto relay QoS0 msg/s: ${relay[*]} (median $(printf '%s\n' "${relay[@]}" | median))"
+
+# 2. The pipeline: one silo on embedded defaults (Release), fresh data folder.
+HTTP_PORT=$(free_port); MQTT_PORT=$(free_port)
+(cd src/Silo/bin/Release/net10.0 && Urls="http://127.0.0.1:$HTTP_PORT" Mqtt__Port=$MQTT_PORT Storage__Path="$WORK/fleet.db" \
+  Silo__SiloPort=$(free_port) Silo__GatewayPort=$(free_port) Logging__LogLevel__Default=Warning \
+  exec dotnet Fleet.Silo.dll > "$WORK/silo.log" 2>&1) & SILO=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$HTTP_PORT/health" >/dev/null && break; sleep 0.3; done
+LG="$LOADGEN --port $MQTT_PORT --http http://127.0.0.1:$HTTP_PORT"
+
+$LG --sensors "$SENSORS" --per-sensor 20 --connections "$CONNECTIONS" --prefix warm >/dev/null   # JIT and activations
+qos0=()
+for i in $(seq "$REPEAT"); do
+  out=$($LG --sensors "$SENSORS" --per-sensor "$PER_SENSOR" --connections "$CONNECTIONS" --prefix warm)
+  echo "$out" | sed 's/^/  /' | grep -v '^  mode='
+  qos0+=("$(echo "$out" | field throughput_msg_s)")
+done
+echo "pipeline QoS0 msg/s: ${qos0[*]} (median $(printf '%s\n' "${qos0[@]}" | median))"
+
+out=$($LG --sensors "$SENSORS" --per-sensor "$PER_SENSOR" --connections "$CONNECTIONS" --qos 1 --inflight 16 --prefix warm)
+echo "pipeline QoS1 (16 in flight per connection) msg/s: $(echo "$out" | field throughput_msg_s)"
+
+out=$($LG --mode latency --rate "$LATENCY_RATE" --seconds "$LATENCY_SECONDS" --sensors "$SENSORS" --connections "$CONNECTIONS" --prefix warm)
+echo "$out" | sed 's/^/  /' | grep -v '^  mode='
+echo "latency at $LATENCY_RATE msg/s: pipeline p50 $(echo "$out" | grep latency_pipeline | field p50) ms, p99 $(echo "$out" | grep latency_pipeline | field p99) ms"
+
+out=$($LG --mode memory --sensors "$MEMORY_SENSORS" --connections "$CONNECTIONS" --prefix mem)
+echo "memory: $(echo "$out" | grep -Eo 'bytes_per_active_sensor=[0-9]+') ($MEMORY_SENSORS new sensors, one reading each, heap after full GC)"
