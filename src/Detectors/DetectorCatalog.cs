@@ -4,7 +4,7 @@ namespace Fleet.Detectors;
 public static class DetectorCatalog
 {
     /// <summary>The detector used when a sensor names none.</summary>
-    public const string DefaultName = EnsembleDetector.CatalogName;
+    public const string DefaultName = FusionDetector.CatalogName;
 
     /// <summary>The cheapest useful detector (28 bytes of state), for metrics where cost matters more than recall.</summary>
     public const string LightName = EwmaZScoreDetector.CatalogName;
@@ -17,6 +17,9 @@ public static class DetectorCatalog
             [WindowedGaussianDetector.CatalogName] = WindowedGaussianDetector.Create,
             [EnsembleDetector.CatalogName] = p => new EnsembleDetector(p),
             [SpectralResidualDetector.CatalogName] = p => new SpectralResidualDetector(p),
+            [RandomCutForestDetector.CatalogName] = p => new RandomCutForestDetector(p),
+            [RelativeEntropyDetector.CatalogName] = p => new RelativeEntropyDetector(p),
+            [FusionDetector.CatalogName] = p => new FusionDetector(p),
         };
 
     public static IReadOnlyCollection<string> Names => Factories.Keys;

@@ -1,7 +1,7 @@
 namespace Fleet.Detectors;
 
 /// <summary>
-/// The default detector: a robust ensemble of online signals, all O(1) per point and allocation-free.
+/// The previous default detector (superseded by <see cref="FusionDetector"/>): a robust ensemble of online signals, all O(1) per point and allocation-free.
 /// <list type="bullet">
 /// <item>level: |x - m| / (1.25 mad) against a winsorised EWMA baseline (alphaSlow);</item>
 /// <item>season: the same against a per-hour-of-day baseline (24 slots, from the timestamp), combined by max

@@ -131,6 +131,14 @@ internal ref struct StateReader
         Take(into.Length).CopyTo(into);
     }
 
+    /// <summary>Reads a length-prefixed byte block written by Write(ReadOnlySpan&lt;byte&gt;).</summary>
+    public ReadOnlySpan<byte> ReadBytes()
+    {
+        var n = ReadInt();
+        if (n < 0) throw new ArgumentException("state is corrupt", "state");
+        return Take(n);
+    }
+
     public void End()
     {
         if (_pos != _data.Length) throw new ArgumentException("state has trailing bytes (different detector or parameters?)", "state");

@@ -109,6 +109,7 @@ public class DetectorTests
     }
 
     [Theory]
+    [InlineData("fusion")]
     [InlineData("ensemble")]
     [InlineData("ewma-z")]
     public void ClearSpikeScoresHighAndNoiseDoesNotAlert(string name)
@@ -127,9 +128,12 @@ public class DetectorTests
     }
 
     [Theory]
+    [InlineData("fusion")]
     [InlineData("ensemble")]
     [InlineData("ewma-z")]
     [InlineData("windowed-gaussian")]
+    [InlineData("rcf")]
+    [InlineData("relative-entropy")]
     public void FlatSeriesDoesNotAlert(string name)
     {
         var d = DetectorCatalog.Create(name);
@@ -164,6 +168,18 @@ public class DetectorTests
     [InlineData("windowed-gaussian", "step", 0)]
     [InlineData("windowed-gaussian", "window", 650)]
     [InlineData("spectral-residual", "window", 4)]
+    [InlineData("fusion", "tailP", 1.0)]
+    [InlineData("fusion", "spatial", 2)]
+    [InlineData("fusion", "rest", -1)]
+    [InlineData("fusion", "wEntropy", 0.5 + 1)]
+    [InlineData("rcf", "trees", 0)]
+    [InlineData("rcf", "samples", 200)]
+    [InlineData("rcf", "shingle", 0)]
+    [InlineData("rcf", "trees", 2.5)]
+    [InlineData("rcf", "trees", 8)] // over the 8 KB budget
+    [InlineData("relative-entropy", "bins", 1)]
+    [InlineData("relative-entropy", "window", 4)]
+    [InlineData("relative-entropy", "confidence", 1)]
     public void BadParameterValueIsRejected(string name, string key, double value)
     {
         Assert.ThrowsAny<ArgumentException>(() => DetectorCatalog.Create(new DetectorSpec(name, new Dictionary<string, double> { [key] = value })));
@@ -174,5 +190,77 @@ public class DetectorTests
     {
         var d = DetectorCatalog.Create("ensemble", new Dictionary<string, double> { ["threshold"] = 0.9 });
         Assert.Equal(0.9, d.Threshold);
+    }
+
+    [Fact]
+    public void DefaultIsFusionAndLightIsEwma()
+    {
+        Assert.Equal("fusion", DetectorCatalog.DefaultName);
+        Assert.Equal("ewma-z", DetectorCatalog.LightName);
+        Assert.Contains("rcf", DetectorCatalog.Names);
+        Assert.Contains("relative-entropy", DetectorCatalog.Names);
+    }
+
+    /// <summary>rcf and relative-entropy have no "never alert on noise" guarantee; check the spike stands out.</summary>
+    [Theory]
+    [InlineData("rcf")]
+    [InlineData("relative-entropy")]
+    [InlineData("fusion")]
+    public void SpikeStandsOutOfNoise(string name)
+    {
+        var d = DetectorCatalog.Create(name, new Dictionary<string, double> { ["rest"] = 0 });
+        var v = Series(4000, 5);
+        var noise = new List<double>();
+        for (var i = 0; i < 3000; i++)
+        {
+            var s = d.Next(Start + i * Step, v[i]);
+            if (i >= 1000) noise.Add(s);
+        }
+
+        noise.Sort();
+        var p99 = noise[(int)(0.99 * noise.Count)];
+        var best = 0.0;
+        for (var i = 3000; i < 3005; i++) best = Math.Max(best, d.Next(Start + i * Step, v[i] + (i == 3000 ? 100 : 0)));
+        Assert.True(best >= d.Threshold, $"{name}: spike scored {best}, threshold {d.Threshold}");
+        Assert.True(best > p99, $"{name}: spike scored {best}, noise p99 {p99}");
+    }
+
+    [Theory]
+    [InlineData("fusion", "wEntropy", 0.6)]
+    [InlineData("fusion", "tailP", 0)]
+    [InlineData("rcf", "trees", 2)]
+    [InlineData("rcf", "shingle", 1)]
+    [InlineData("relative-entropy", "hypotheses", 4)]
+    public void VariantsContinueIdenticallyAfterLoadWithoutAllocating(string name, string key, double value)
+    {
+        var p = new Dictionary<string, double> { [key] = value };
+        var v = Series(6000, 6);
+        v[4000] += 60;
+        for (var i = 2500; i < 2600; i++) v[i] = 45; // flat stretch: duplicate shingles for rcf
+        var reference = DetectorCatalog.Create(name, p);
+        var expected = v.Select((x, i) => reference.Next(Start + i * Step, x)).ToArray();
+        var first = DetectorCatalog.Create(name, p);
+        for (var i = 0; i < 2550; i++) first.Next(Start + i * Step, v[i]);
+        var restored = DetectorCatalog.Create(name, p);
+        restored.LoadState(first.SaveState());
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 2550; i < v.Length; i++)
+        {
+            var s = restored.Next(Start + i * Step, v[i]);
+            if (s != expected[i]) Assert.Fail($"{name} {key}={value}: row {i} scored {s}, expected {expected[i]}");
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(reference.SaveState(), restored.SaveState());
+        Assert.InRange(restored.StateSize, 0, 8 * 1024);
+    }
+
+    [Fact]
+    public void RcfStateCannotBeLoadedWithOtherParameters()
+    {
+        var a = DetectorCatalog.Create("rcf");
+        for (var i = 0; i < 500; i++) a.Next(Start + i * Step, Math.Sin(i));
+        var b = DetectorCatalog.Create("rcf", new Dictionary<string, double> { ["trees"] = 2 });
+        Assert.Throws<ArgumentException>(() => b.LoadState(a.SaveState()));
     }
 }
