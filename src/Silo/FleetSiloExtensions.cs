@@ -32,6 +32,8 @@ public static class FleetSiloExtensions
                 o.Path = storage.Path;
                 o.MaxBatch = storage.MaxBatch;
             });
+            // The stream provider is registered in both modes: the grains stay implicitly subscribed, so a
+            // device library or another service can still write to a sensor's stream.
             orleans.AddMemoryStreams(SensorStreams.Provider, streams =>
             {
                 streams.ConfigurePartitioning(silo.StreamQueues);
@@ -47,6 +49,9 @@ public static class FleetSiloExtensions
             orleans.Configure<GrainCollectionOptions>(o => o.CollectionAge = silo.SensorIdleTimeout);
         });
 
+        builder.Services.AddSingleton<IReadingTransport>(sp => silo.Transport == IngressTransport.Direct
+            ? new DirectReadingTransport(sp.GetRequiredService<IGrainFactory>())
+            : new StreamReadingTransport(sp.GetRequiredService<IClusterClient>()));
         builder.Services.AddSensorGrains(configuration);
         builder.Services.AddOutbound(configuration);
         builder.Services.AddMqttGateway(configuration);

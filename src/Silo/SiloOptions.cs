@@ -21,6 +21,12 @@ public sealed class SiloOptions
     [Range(1, 65535)]
     public int GatewayPort { get; set; } = 30000;
 
+    /// <summary>
+    /// How readings reach the sensor grains: <c>Streams</c> (an Orleans stream per sensor, implicit subscription,
+    /// memory streams here) or <c>Direct</c> (batched grain calls, push). See docs/benchmarks.md for both.
+    /// </summary>
+    public IngressTransport Transport { get; set; } = IngressTransport.Streams;
+
     /// <summary>Stream queues (partitions) of the sensor stream provider.</summary>
     [Range(1, 1024)]
     public int StreamQueues { get; set; } = 8;
@@ -34,4 +40,10 @@ public sealed class SiloOptions
 
     /// <summary>An idle sensor environment is reclaimed (state written, memory freed) after this long.</summary>
     public TimeSpan SensorIdleTimeout { get; set; } = TimeSpan.FromMinutes(15);
+}
+
+public enum IngressTransport
+{
+    Streams,
+    Direct,
 }

@@ -3,12 +3,11 @@ using Fleet.Grains.Readings;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Orleans.Streams;
 
 namespace Fleet.Gateways.Mqtt;
 
 /// <summary>
-/// The batched producer between the MQTT gateway and the sensor streams. Publishes are queued per
+/// The batched producer between the MQTT gateway and the sensor environments (through an <see cref="IReadingTransport"/>). Publishes are queued per
 /// shard (a sensor always maps to the same shard, so its readings stay in order); each shard's loop
 /// takes everything queued since its last flush and puts it on the streams, one batch per sensor, with
 /// at most one flush in flight. Under load batches grow by themselves; when idle a reading leaves at once.
@@ -17,16 +16,15 @@ namespace Fleet.Gateways.Mqtt;
 /// </summary>
 public sealed class ReadingIngress : BackgroundService
 {
-    private readonly IClusterClient _client;
+    private readonly IReadingTransport _transport;
     private readonly IngressStats _stats;
     private readonly ILogger<ReadingIngress> _logger;
     private readonly MqttGatewayOptions _options;
     private readonly Channel<Pending>[] _shards;
-    private IStreamProvider? _provider;
 
-    public ReadingIngress(IClusterClient client, IngressStats stats, IOptions<MqttGatewayOptions> options, ILogger<ReadingIngress> logger)
+    public ReadingIngress(IReadingTransport transport, IngressStats stats, IOptions<MqttGatewayOptions> options, ILogger<ReadingIngress> logger)
     {
-        _client = client;
+        _transport = transport;
         _stats = stats;
         _logger = logger;
         _options = options.Value;
@@ -112,7 +110,6 @@ public sealed class ReadingIngress : BackgroundService
 
     private async Task FlushAsync(Dictionary<string, List<Reading>> groups, List<(string, List<Reading>, Task)> flushes, CancellationToken stoppingToken)
     {
-        _provider ??= _client.GetStreamProvider(SensorStreams.Provider);
         foreach (var (sensorId, readings) in groups)
         {
             flushes.Add((sensorId, readings, Send(sensorId, readings)));
@@ -133,7 +130,7 @@ public sealed class ReadingIngress : BackgroundService
                 var failed = flushes.Where(f => !f.Item3.IsCompletedSuccessfully).ToList();
                 flushes.Clear();
                 _stats.StreamRetry();
-                _logger.LogWarning(ex, "Stream provider refused readings of {Count} sensors; retrying in {Delay}", failed.Count, delay);
+                _logger.LogWarning(ex, "Transport {Transport} refused readings of {Count} sensors; retrying in {Delay}", _transport.Name, failed.Count, delay);
                 try
                 {
                     await Task.Delay(delay, stoppingToken.IsCancellationRequested ? CancellationToken.None : stoppingToken);
@@ -151,9 +148,5 @@ public sealed class ReadingIngress : BackgroundService
         }
     }
 
-    private Task Send(string sensorId, List<Reading> readings)
-    {
-        var stream = _provider!.GetStream<Reading>(SensorStreams.For(sensorId));
-        return readings.Count == 1 ? stream.OnNextAsync(readings[0]) : stream.OnNextBatchAsync(readings);
-    }
+    private Task Send(string sensorId, List<Reading> readings) => _transport.SendAsync(sensorId, readings);
 }
