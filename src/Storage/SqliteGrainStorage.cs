@@ -162,10 +162,12 @@ public sealed class SqliteGrainStorage : IGrainStorage, IDisposable
             if (op.Payload is not null) command.Parameters.AddWithValue("$payload", op.Payload);
             if (op.Payload is null || op.ExpectedEtag is not null) command.Parameters.AddWithValue("$etag", (object?)op.ExpectedEtag ?? DBNull.Value);
             var rows = command.ExecuteNonQuery();
-            if (rows == 0 && op.Payload is not null)
+            // A write that matched no row, or a clear with an etag that matched none, lost a race: report it
+            // (a clear without an etag deletes whatever is there).
+            if (rows == 0 && (op.Payload is not null || op.ExpectedEtag is not null))
             {
                 results[i] = new InconsistentStateException(
-                    $"etag mismatch writing {op.StateName} of {op.GrainId}: expected {op.ExpectedEtag?.ToString() ?? "no row"}");
+                    $"etag mismatch {(op.Payload is null ? "clearing" : "writing")} {op.StateName} of {op.GrainId}: expected {op.ExpectedEtag?.ToString() ?? "no row"}");
             }
         }
 

@@ -11,6 +11,10 @@ public static class SqliteGrainStorageExtensions
     {
         var options = new SqliteGrainStorageOptions();
         configure(options);
+        if (string.IsNullOrWhiteSpace(options.Path))
+            throw new Microsoft.Extensions.Options.OptionsValidationException(SqliteGrainStorageOptions.Section, typeof(SqliteGrainStorageOptions), ["Storage:Path must name a file"]);
+        if (options.MaxBatch is < 1 or > 100_000)
+            throw new Microsoft.Extensions.Options.OptionsValidationException(SqliteGrainStorageOptions.Section, typeof(SqliteGrainStorageOptions), ["Storage:MaxBatch must be in 1..100000"]);
         builder.Services.AddKeyedSingleton<IGrainStorage>(name, (sp, _) => new SqliteGrainStorage(
             name,
             options,

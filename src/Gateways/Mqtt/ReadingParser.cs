@@ -62,7 +62,8 @@ public sealed class ReadingParser
         if (reader.TokenType == JsonTokenType.StartObject)
         {
             var error = ParseReading(ref reader, receivedAtUs, out var reading);
-            result = error ?? ParseResult.Success([reading!]);
+            if (error is not null) return error.Value; // the reader stopped inside the object: no trailing check
+            result = ParseResult.Success([reading!]);
         }
         else if (reader.TokenType == JsonTokenType.StartArray)
         {
@@ -188,7 +189,8 @@ public sealed class ReadingParser
         }
         else if (reader.TokenType == JsonTokenType.String)
         {
-            if (reader.HasValueSequence || reader.ValueSpan.Length > 64)
+            // A payload that arrives in several segments may split the string: CopyString handles both forms.
+            if ((reader.HasValueSequence ? reader.ValueSequence.Length : reader.ValueSpan.Length) > 64)
                 return ParseResult.Fail(RejectReason.BadTimestamp, "ts is not an ISO-8601 time");
             Span<char> buffer = stackalloc char[64];
             var length = reader.CopyString(buffer);

@@ -37,9 +37,20 @@ public sealed class SensorRegistryGrain(
     {
         limit = Math.Clamp(limit, 1, 1000);
         var sensors = state.State.Sensors;
-        IEnumerable<string> view = after is null
-            ? sensors
-            : sensors.GetViewBetween(after, sensors.Max ?? after).Where(s => !string.Equals(s, after, StringComparison.Ordinal));
+        IEnumerable<string> view;
+        if (after is null)
+        {
+            view = sensors;
+        }
+        else if (sensors.Max is not { } max || string.CompareOrdinal(after, max) >= 0)
+        {
+            view = []; // a cursor at or past the last sensor: GetViewBetween would throw
+        }
+        else
+        {
+            view = sensors.GetViewBetween(after, max).Where(s => !string.Equals(s, after, StringComparison.Ordinal));
+        }
+
         var page = view.Take(limit + 1).ToArray();
         var next = page.Length > limit ? page[limit - 1] : null;
         return Task.FromResult(new SensorPage(page.Take(limit).ToArray(), sensors.Count, next));
