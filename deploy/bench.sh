@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The hot-path benchmark, side by side in one run: a plain mosquitto relay, then the whole pipeline
 # (MQTT -> stream -> sensor grain), with the load generator in its own process. Prints numbers only.
-#   deploy/bench.sh [--sensors N] [--per-sensor N] [--connections N] [--repeat N] [--memory-sensors N]
+#   deploy/bench.sh [--sensors N] [--per-sensor N] [--connections N] [--repeat N] [--memory-sensors N] [--transports "Streams Direct"]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SENSORS=1000 PER_SENSOR=200 CONNECTIONS=8 REPEAT=3 MEMORY_SENSORS=20000 LATENCY_RATE=10000 LATENCY_SECONDS=10
+SENSORS=1000 PER_SENSOR=200 CONNECTIONS=8 REPEAT=3 MEMORY_SENSORS=20000 LATENCY_RATE=10000 LATENCY_SECONDS=10 TRANSPORTS="Streams Direct"
 while [ $# -gt 0 ]; do
   case "$1" in
     --sensors) SENSORS=$2; shift 2 ;;
@@ -13,6 +13,7 @@ while [ $# -gt 0 ]; do
     --repeat) REPEAT=$2; shift 2 ;;
     --memory-sensors) MEMORY_SENSORS=$2; shift 2 ;;
     --latency-rate) LATENCY_RATE=$2; shift 2 ;;
+    --transports) TRANSPORTS=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -43,29 +44,38 @@ done
 kill "$BROKER"; wait "$BROKER" 2>/dev/null || true; BROKER=
 echo "mosquitto relay QoS0 msg/s: ${relay[*]} (median $(printf '%s\n' "${relay[@]}" | median))"
 
-# 2. The pipeline: one silo on embedded defaults (Release), fresh data folder.
-HTTP_PORT=$(free_port); MQTT_PORT=$(free_port)
-(cd src/Silo/bin/Release/net10.0 && Urls="http://127.0.0.1:$HTTP_PORT" Mqtt__Port=$MQTT_PORT Storage__Path="$WORK/fleet.db" \
-  Silo__SiloPort=$(free_port) Silo__GatewayPort=$(free_port) Logging__LogLevel__Default=Warning \
-  exec dotnet Fleet.Silo.dll > "$WORK/silo.log" 2>&1) & SILO=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$HTTP_PORT/health" >/dev/null && break; sleep 0.3; done
-LG="$LOADGEN --port $MQTT_PORT --http http://127.0.0.1:$HTTP_PORT"
+# 2. The pipeline, once per ingress transport: one silo on embedded defaults (Release), fresh data folder.
+run_pipeline() {
+  local transport=$1
+  local http_port mqtt_port
+  http_port=$(free_port); mqtt_port=$(free_port)
+  rm -f "$WORK"/fleet.db*
+  (cd src/Silo/bin/Release/net10.0 && Urls="http://127.0.0.1:$http_port" Mqtt__Port=$mqtt_port Storage__Path="$WORK/fleet.db" \
+    Silo__Transport=$transport Silo__SiloPort=$(free_port) Silo__GatewayPort=$(free_port) Logging__LogLevel__Default=Warning \
+    exec dotnet Fleet.Silo.dll > "$WORK/silo-$transport.log" 2>&1) & SILO=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$http_port/health" >/dev/null && break; sleep 0.3; done
+  local lg="$LOADGEN --port $mqtt_port --http http://127.0.0.1:$http_port"
+  echo "== pipeline, transport=$transport"
 
-$LG --sensors "$SENSORS" --per-sensor 20 --connections "$CONNECTIONS" --prefix warm >/dev/null   # JIT and activations
-qos0=()
-for i in $(seq "$REPEAT"); do
-  out=$($LG --sensors "$SENSORS" --per-sensor "$PER_SENSOR" --connections "$CONNECTIONS" --prefix warm)
-  echo "$out" | sed 's/^/  /' | grep -v '^  mode='
-  qos0+=("$(echo "$out" | field throughput_msg_s)")
-done
-echo "pipeline QoS0 msg/s: ${qos0[*]} (median $(printf '%s\n' "${qos0[@]}" | median))"
+  $lg --sensors "$SENSORS" --per-sensor 20 --connections "$CONNECTIONS" --prefix warm >/dev/null   # JIT and activations
+  local qos0=() out
+  for i in $(seq "$REPEAT"); do
+    out=$($lg --sensors "$SENSORS" --per-sensor "$PER_SENSOR" --connections "$CONNECTIONS" --prefix warm)
+    echo "$out" | grep -v '^mode=' | sed 's/^/  /'
+    qos0+=("$(echo "$out" | field throughput_msg_s)")
+  done
+  echo "pipeline[$transport] QoS0 msg/s: ${qos0[*]} (median $(printf '%s\n' "${qos0[@]}" | median))"
 
-out=$($LG --sensors "$SENSORS" --per-sensor "$PER_SENSOR" --connections "$CONNECTIONS" --qos 1 --inflight 16 --prefix warm)
-echo "pipeline QoS1 (16 in flight per connection) msg/s: $(echo "$out" | field throughput_msg_s)"
+  out=$($lg --sensors "$SENSORS" --per-sensor "$PER_SENSOR" --connections "$CONNECTIONS" --qos 1 --inflight 16 --prefix warm)
+  echo "pipeline[$transport] QoS1 (16 in flight per connection) msg/s: $(echo "$out" | field throughput_msg_s)"
 
-out=$($LG --mode latency --rate "$LATENCY_RATE" --seconds "$LATENCY_SECONDS" --sensors "$SENSORS" --connections "$CONNECTIONS" --prefix warm)
-echo "$out" | sed 's/^/  /' | grep -v '^  mode='
-echo "latency at $LATENCY_RATE msg/s: pipeline p50 $(echo "$out" | grep latency_pipeline | field p50) ms, p99 $(echo "$out" | grep latency_pipeline | field p99) ms"
+  out=$($lg --mode latency --rate "$LATENCY_RATE" --seconds "$LATENCY_SECONDS" --sensors "$SENSORS" --connections "$CONNECTIONS" --prefix warm)
+  echo "$out" | grep -v '^mode=' | sed 's/^/  /'
+  echo "pipeline[$transport] latency at $LATENCY_RATE msg/s: p50 $(echo "$out" | grep latency_pipeline | field p50) ms, p99 $(echo "$out" | grep latency_pipeline | field p99) ms (gateway -> grain); source p99 $(echo "$out" | grep latency_source | field p99) ms"
 
-out=$($LG --mode memory --sensors "$MEMORY_SENSORS" --connections "$CONNECTIONS" --prefix mem)
-echo "memory: $(echo "$out" | grep -Eo 'bytes_per_active_sensor=[0-9]+') ($MEMORY_SENSORS new sensors, one reading each, heap after full GC)"
+  out=$($lg --mode memory --sensors "$MEMORY_SENSORS" --connections "$CONNECTIONS" --prefix mem)
+  echo "pipeline[$transport] memory: $(echo "$out" | grep -Eo 'bytes_per_active_sensor=[0-9]+') ($MEMORY_SENSORS new sensors, one reading each, heap after full GC)"
+  kill "$SILO"; wait "$SILO" 2>/dev/null || true; SILO=
+}
+
+for transport in ${TRANSPORTS}; do run_pipeline "$transport"; done
