@@ -20,6 +20,8 @@ public static class DetectorCatalog
             [RandomCutForestDetector.CatalogName] = p => new RandomCutForestDetector(p),
             [RelativeEntropyDetector.CatalogName] = p => new RelativeEntropyDetector(p),
             [FusionDetector.CatalogName] = p => new FusionDetector(p),
+            [ContextNoveltyDetector.CatalogName] = p => new ContextNoveltyDetector(p),
+            [FusionCadDetector.CatalogName] = p => new FusionCadDetector(p),
         };
 
     public static IReadOnlyCollection<string> Names => Factories.Keys;

@@ -110,6 +110,7 @@ public class DetectorTests
 
     [Theory]
     [InlineData("fusion")]
+    [InlineData("fusion-cad")]
     [InlineData("ensemble")]
     [InlineData("ewma-z")]
     public void ClearSpikeScoresHighAndNoiseDoesNotAlert(string name)
@@ -134,6 +135,8 @@ public class DetectorTests
     [InlineData("windowed-gaussian")]
     [InlineData("rcf")]
     [InlineData("relative-entropy")]
+    [InlineData("cad")]
+    [InlineData("fusion-cad")]
     public void FlatSeriesDoesNotAlert(string name)
     {
         var d = DetectorCatalog.Create(name);
@@ -180,6 +183,16 @@ public class DetectorTests
     [InlineData("relative-entropy", "bins", 1)]
     [InlineData("relative-entropy", "window", 4)]
     [InlineData("relative-entropy", "confidence", 1)]
+    [InlineData("cad", "bins", 1)]
+    [InlineData("cad", "order", 0)]
+    [InlineData("cad", "order", 17)]
+    [InlineData("cad", "tableBits", 13)] // 16 KB table: over the budget
+    [InlineData("cad", "extend", 2)]
+    [InlineData("cad", "epoch", 3)]
+    [InlineData("fusion-cad", "wCad", 1.5)]
+    [InlineData("fusion-cad", "mode", 5)]
+    [InlineData("fusion-cad", "bins", 2.5)]
+    [InlineData("fusion-cad", "cadFloor", 1)]
     public void BadParameterValueIsRejected(string name, string key, double value)
     {
         Assert.ThrowsAny<ArgumentException>(() => DetectorCatalog.Create(new DetectorSpec(name, new Dictionary<string, double> { [key] = value })));
@@ -206,6 +219,8 @@ public class DetectorTests
     [InlineData("rcf")]
     [InlineData("relative-entropy")]
     [InlineData("fusion")]
+    [InlineData("cad")]
+    [InlineData("fusion-cad")]
     public void SpikeStandsOutOfNoise(string name)
     {
         var d = DetectorCatalog.Create(name, new Dictionary<string, double> { ["rest"] = 0 });
@@ -231,6 +246,14 @@ public class DetectorTests
     [InlineData("rcf", "trees", 2)]
     [InlineData("rcf", "shingle", 1)]
     [InlineData("relative-entropy", "hypotheses", 4)]
+    [InlineData("cad", "extend", 1)]
+    [InlineData("cad", "order", 16)]
+    [InlineData("cad", "epoch", 1)]
+    [InlineData("cad", "epoch", 0)]
+    [InlineData("cad", "tableBits", 4)] // tiny table: constant replacement of facts
+    [InlineData("fusion-cad", "mode", 0)]
+    [InlineData("fusion-cad", "mode", 2)]
+    [InlineData("fusion-cad", "mode", 4)]
     public void VariantsContinueIdenticallyAfterLoadWithoutAllocating(string name, string key, double value)
     {
         var p = new Dictionary<string, double> { [key] = value };
@@ -262,5 +285,44 @@ public class DetectorTests
         for (var i = 0; i < 500; i++) a.Next(Start + i * Step, Math.Sin(i));
         var b = DetectorCatalog.Create("rcf", new Dictionary<string, double> { ["trees"] = 2 });
         Assert.Throws<ArgumentException>(() => b.LoadState(a.SaveState()));
+    }
+
+    [Fact]
+    public void CadAndFusionCadAreInTheCatalog()
+    {
+        Assert.Contains("cad", DetectorCatalog.Names);
+        Assert.Contains("fusion-cad", DetectorCatalog.Names);
+        Assert.InRange(DetectorCatalog.Create("cad").StateSize, 1024, 8 * 1024);
+        Assert.InRange(DetectorCatalog.Create("fusion-cad").StateSize, 1024, 8 * 1024);
+    }
+
+    /// <summary>A repeating pattern becomes known; a new value transition after it is novel for cad.</summary>
+    [Fact]
+    public void CadLearnsARepeatingPatternAndFlagsANewTransition()
+    {
+        var d = DetectorCatalog.Create("cad", new Dictionary<string, double> { ["rest"] = 0 });
+        double[] pattern = [0, 10, 20, 30, 20, 10];
+        var late = 0.0;
+        for (var i = 0; i < 3000; i++)
+        {
+            var s = d.Next(Start + i * Step, pattern[i % pattern.Length]);
+            if (i >= 1000) late = Math.Max(late, s);
+        }
+
+        Assert.True(late < d.Threshold, $"known pattern scored {late}");
+        Assert.Equal(0.0, late);
+        var jump = d.Next(Start + 3000 * Step, 30); // 0 -> 30 never happened
+        Assert.True(jump >= d.Threshold, $"new transition scored {jump}");
+    }
+
+    [Fact]
+    public void CadStateCannotBeLoadedWithOtherParameters()
+    {
+        var a = DetectorCatalog.Create("cad");
+        for (var i = 0; i < 500; i++) a.Next(Start + i * Step, Math.Sin(i));
+        var b = DetectorCatalog.Create("cad", new Dictionary<string, double> { ["tableBits"] = 10 });
+        Assert.Throws<ArgumentException>(() => b.LoadState(a.SaveState()));
+        var c = DetectorCatalog.Create("fusion-cad", new Dictionary<string, double> { ["tableBits"] = 10 });
+        Assert.Throws<ArgumentException>(() => c.LoadState(DetectorCatalog.Create("fusion-cad").SaveState()));
     }
 }
