@@ -21,6 +21,8 @@ done
 dotnet build src/Silo -c Release -nologo -clp:ErrorsOnly
 dotnet build tools/LoadGen -c Release -nologo -clp:ErrorsOnly
 LOADGEN="dotnet tools/LoadGen/bin/Release/net10.0/Fleet.LoadGen.dll"
+# A 64 MB gen0 budget: fewer, cheaper collections under message load (see docs/benchmarks.md); deploy/ sets it too.
+export DOTNET_GCgen0size=${DOTNET_GCgen0size:-0x4000000}
 WORK=$(mktemp -d)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 cleanup() { [ -n "${BROKER:-}" ] && kill "$BROKER" 2>/dev/null; [ -n "${SILO:-}" ] && kill "$SILO" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }

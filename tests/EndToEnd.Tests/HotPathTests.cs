@@ -8,10 +8,12 @@ namespace Fleet.EndToEnd.Tests;
 /// <summary>A real silo process, real MQTT devices (mosquitto_pub and MQTTnet), real HTTP.</summary>
 public sealed class HotPathTests
 {
-    [Fact]
-    public async Task Readings_from_mosquitto_pub_reach_the_sensor_state_over_http()
+    [Theory]
+    [InlineData("Direct")]
+    [InlineData("Streams")]
+    public async Task Readings_from_mosquitto_pub_reach_the_sensor_state_over_http(string transport)
     {
-        await using var silo = new SiloProcess();
+        await using var silo = new SiloProcess(new Dictionary<string, string> { ["Silo__Transport"] = transport });
         await silo.StartAsync();
         var values = Enumerable.Range(1, 30).Select(i => 20.0 + i % 5).ToArray();
         await Devices.MosquittoPubAsync(silo.MqttPort, "sensors/room-1/telemetry", values.Select((v, i) => Devices.Reading(i + 1, v)));

@@ -44,7 +44,9 @@ public static class FleetApi
 
     public sealed record LatencyView(long Count, double P50Ms, double P90Ms, double P99Ms, double P999Ms);
 
-    public sealed record PipelineView(long Processed, long Anomalies, LatencyView PipelineLatency, LatencyView SourceLatency);
+    public sealed record GcView(int Gen0, int Gen1, int Gen2, double PauseMs, double PauseTimePercent, long AllocatedBytes);
+
+    public sealed record PipelineView(long Processed, long Anomalies, LatencyView PipelineLatency, LatencyView SourceLatency, LatencyView TransitLatency, GcView Gc);
 
     public sealed record ErrorView(string Error, string? Detail = null);
 
@@ -73,7 +75,8 @@ public static class FleetApi
     private static Ok<PipelineView> PipelineStats(PipelineMetrics metrics, bool? reset)
     {
         static LatencyView View(LatencyHistogram h) => new(h.Count, h.Quantile(0.5) / 1000, h.Quantile(0.9) / 1000, h.Quantile(0.99) / 1000, h.Quantile(0.999) / 1000);
-        var view = new PipelineView(metrics.Processed, metrics.Anomalies, View(metrics.PipelineLatency), View(metrics.SourceLatency));
+        var gc = new GcView(GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration().TotalMilliseconds, GC.GetGCMemoryInfo().PauseTimePercentage, GC.GetTotalAllocatedBytes());
+        var view = new PipelineView(metrics.Processed, metrics.Anomalies, View(metrics.PipelineLatency), View(metrics.SourceLatency), View(metrics.TransitLatency), gc);
         if (reset == true) metrics.ResetLatency();
         return TypedResults.Ok(view);
     }

@@ -130,6 +130,7 @@ public sealed class MqttGateway : IHostedService, IAsyncDisposable
             return;
         }
 
+        e.ProcessPublish = _options.RelayTelemetry;
         if (message.QualityOfServiceLevel == MqttQualityOfServiceLevel.AtMostOnce)
         {
             await _ingress.EnqueueAsync(sensorId, parsed.Readings!);

@@ -25,6 +25,12 @@ public sealed class MqttGatewayOptions
     /// </summary>
     public bool RelayOtherTopics { get; set; }
 
+    /// <summary>
+    /// When true (the default), accepted telemetry is also routed to MQTT subscribers of its topic, as a plain
+    /// broker would; false skips the subscription match per publish.
+    /// </summary>
+    public bool RelayTelemetry { get; set; } = true;
+
     [Range(16, 16 * 1024 * 1024)]
     public int MaxPayloadBytes { get; set; } = 64 * 1024;
 

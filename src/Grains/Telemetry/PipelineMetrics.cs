@@ -25,6 +25,9 @@ public sealed class PipelineMetrics : IDisposable
     /// <summary>Device timestamp -> grain processed, in microseconds (meaningful when clocks agree).</summary>
     public LatencyHistogram SourceLatency { get; } = new();
 
+    /// <summary>Device timestamp -> gateway accepted, in microseconds: the network and broker share of <see cref="SourceLatency"/>.</summary>
+    public LatencyHistogram TransitLatency { get; } = new();
+
     public long Processed => Volatile.Read(ref _processed);
     public long Anomalies => Volatile.Read(ref _anomalies);
 
@@ -33,6 +36,7 @@ public sealed class PipelineMetrics : IDisposable
         Interlocked.Increment(ref _processed);
         PipelineLatency.Record(nowUs - receivedAtUs);
         SourceLatency.Record(nowUs - timestampMs * 1000);
+        TransitLatency.Record(receivedAtUs - timestampMs * 1000);
     }
 
     public void RecordAnomaly() => Interlocked.Increment(ref _anomalies);
@@ -41,6 +45,7 @@ public sealed class PipelineMetrics : IDisposable
     {
         PipelineLatency.Reset();
         SourceLatency.Reset();
+        TransitLatency.Reset();
     }
 
     public void Dispose() => _meter.Dispose();
