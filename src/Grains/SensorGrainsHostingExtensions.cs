@@ -26,6 +26,8 @@ public static class SensorGrainsHostingExtensions
             .ValidateOnStart();
         services.TryAddSingleton<PipelineMetrics>();
         services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<CheckpointScheduler>();
+        services.AddHostedService(sp => sp.GetRequiredService<CheckpointScheduler>());
         return services;
     }
 }

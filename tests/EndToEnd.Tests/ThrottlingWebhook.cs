@@ -65,5 +65,13 @@ public sealed class ThrottlingWebhook : IAsyncDisposable
         return max;
     }
 
+    /// <summary>Requests per second between the first and the last arrival, not counting an initial burst.</summary>
+    public double SustainedRate(int burst)
+    {
+        var times = Arrivals.OrderBy(t => t).ToArray();
+        if (times.Length <= burst + 1) return 0;
+        return (times.Length - burst - 1) / (times[^1] - times[0]).TotalSeconds;
+    }
+
     public async ValueTask DisposeAsync() => await _app.DisposeAsync();
 }

@@ -23,6 +23,9 @@ public interface ISensorGrain : IGrainWithStringKey
     /// <summary>Direct invocation: runs readings through the pipeline without the stream.</summary>
     Task Ingest(Reading[] readings);
 
+    /// <summary>Writes the state if it changed since the last write (called by the silo's checkpoint scheduler).</summary>
+    Task Checkpoint();
+
     /// <summary>The gateway's per-sensor reject counts, flushed in batches.</summary>
     [OneWay]
     Task AddRejects(RejectCount[] rejects);

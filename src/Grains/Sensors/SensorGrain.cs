@@ -13,7 +13,8 @@ namespace Fleet.Grains.Sensors;
 /// <summary>
 /// One sensor's warm execution environment: implicitly subscribed to the sensor's stream, it runs the
 /// sensor's pipeline on each reading in order, keeps its state in memory and writes it behind
-/// (every <see cref="SensorPipelineOptions.CheckpointInterval"/> when changed, and on deactivation).
+/// (<see cref="SensorPipelineOptions.CheckpointInterval"/> after it changed, through the silo's
+/// <see cref="CheckpointScheduler"/>, and on deactivation).
 /// </summary>
 [ImplicitStreamSubscription(SensorStreams.Namespace)]
 public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserver, IAsyncObserver<Reading>
@@ -23,24 +24,30 @@ public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserv
     private readonly IOutboundPort _outbound;
     private readonly PipelineMetrics _metrics;
     private readonly TimeProvider _time;
-    private readonly List<Anomaly> _found = new();
+    private readonly CheckpointScheduler _checkpoints;
     private SensorPipeline _pipeline = null!;
     private DateTime _activatedAt;
     private bool _dirty;
+    private bool _checkpointScheduled;
     private bool _registered;
+
+    // Anomalies found by the current turn; turns of one grain never overlap, and the list is emptied in the turn.
+    [ThreadStatic] private static List<Anomaly>? _found;
 
     public SensorGrain(
         [PersistentState("sensor", StorageNames.Default)] IPersistentState<SensorState> state,
         IOptions<SensorPipelineOptions> options,
         IOutboundPort outbound,
         PipelineMetrics metrics,
-        TimeProvider time)
+        TimeProvider time,
+        CheckpointScheduler checkpoints)
     {
         _state = state;
         _options = options.Value;
         _outbound = outbound;
         _metrics = metrics;
         _time = time;
+        _checkpoints = checkpoints;
     }
 
     private string SensorId => this.GetPrimaryKeyString();
@@ -50,7 +57,6 @@ public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserv
         _activatedAt = _time.GetUtcNow().UtcDateTime;
         _pipeline = new SensorPipeline(SensorId, _state.State, _options, _time);
         _registered = _state.RecordExists;
-        this.RegisterGrainTimer(CheckpointAsync, _options.CheckpointInterval, _options.CheckpointInterval);
         return Task.CompletedTask;
     }
 
@@ -98,6 +104,12 @@ public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserv
 
     public Task<SensorSnapshot> GetSnapshot() => Task.FromResult(Snapshot());
 
+    public Task Checkpoint()
+    {
+        _checkpointScheduled = false;
+        return CheckpointAsync(CancellationToken.None);
+    }
+
     public Task<Anomaly[]> GetAnomalies(int max)
     {
         var recent = _state.State.RecentAnomalies;
@@ -116,17 +128,18 @@ public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserv
 
     private void Process(Reading reading)
     {
-        var outcome = _pipeline.Process(reading, _found);
+        var found = _found ??= new List<Anomaly>();
+        var outcome = _pipeline.Process(reading, found);
         _metrics.RecordProcessed(reading.ReceivedAtUs, reading.TimestampMs, UnixTime.NowMicros());
-        if (_found.Count > 0)
+        if (found.Count > 0)
         {
-            foreach (var anomaly in _found)
+            foreach (var anomaly in found)
             {
                 _metrics.RecordAnomaly();
                 _outbound.Send(anomaly);
             }
 
-            _found.Clear();
+            found.Clear();
         }
 
         if (outcome == ReadingOutcome.Accepted || !_dirty)
@@ -138,6 +151,12 @@ public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserv
     private void MarkChanged()
     {
         _dirty = true;
+        if (!_checkpointScheduled)
+        {
+            _checkpointScheduled = true;
+            _checkpoints.Schedule(this.AsReference<ISensorGrain>());
+        }
+
         if (!_registered)
         {
             _registered = true;
@@ -161,7 +180,7 @@ public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserv
         }
         catch
         {
-            _dirty = true; // try again at the next checkpoint
+            MarkChanged(); // still dirty: ask for another checkpoint
             throw;
         }
     }
