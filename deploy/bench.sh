@@ -43,8 +43,14 @@ for i in $(seq "$REPEAT"); do
   out=$($LOADGEN --port "$MQ_PORT" --sensors "$SENSORS" --per-sensor "$PER_SENSOR" --connections "$CONNECTIONS" --relay --prefix r$i)
   relay+=("$(echo "$out" | field throughput_msg_s)")
 done
-kill "$BROKER"; wait "$BROKER" 2>/dev/null || true; BROKER=
 echo "mosquitto relay QoS0 msg/s: ${relay[*]} (median $(printf '%s\n' "${relay[@]}" | median))"
+relay_p99=()
+for i in $(seq "$REPEAT"); do
+  out=$($LOADGEN --port "$MQ_PORT" --relay --mode latency --rate "$LATENCY_RATE" --seconds "$LATENCY_SECONDS" --sensors "$SENSORS" --connections "$CONNECTIONS" --prefix rl$i)
+  relay_p99+=("$(echo "$out" | grep latency_relay | field p99)")
+done
+echo "mosquitto relay latency at $LATENCY_RATE msg/s, p99 publish -> subscriber (device ts, ms resolution): ${relay_p99[*]} (median $(printf '%s\n' "${relay_p99[@]}" | median))"
+kill "$BROKER"; wait "$BROKER" 2>/dev/null || true; BROKER=
 
 # 2. The pipeline, once per ingress transport: one silo on embedded defaults (Release), fresh data folder.
 run_pipeline() {
@@ -71,9 +77,14 @@ run_pipeline() {
   out=$($lg --sensors "$SENSORS" --per-sensor "$PER_SENSOR" --connections "$CONNECTIONS" --qos 1 --inflight 16 --prefix warm)
   echo "pipeline[$transport] QoS1 (16 in flight per connection) msg/s: $(echo "$out" | field throughput_msg_s)"
 
-  out=$($lg --mode latency --rate "$LATENCY_RATE" --seconds "$LATENCY_SECONDS" --sensors "$SENSORS" --connections "$CONNECTIONS" --prefix warm)
-  echo "$out" | grep -v '^mode=' | sed 's/^/  /'
-  echo "pipeline[$transport] latency at $LATENCY_RATE msg/s: p50 $(echo "$out" | grep latency_pipeline | field p50) ms, p99 $(echo "$out" | grep latency_pipeline | field p99) ms (gateway -> grain); source p99 $(echo "$out" | grep latency_source | field p99) ms"
+  local p99s=() pipes=()
+  for i in $(seq "$REPEAT"); do
+    out=$($lg --mode latency --rate "$LATENCY_RATE" --seconds "$LATENCY_SECONDS" --sensors "$SENSORS" --connections "$CONNECTIONS" --prefix warm)
+    echo "$out" | grep -v '^mode=' | sed 's/^/  /'
+    p99s+=("$(echo "$out" | grep latency_source | field p99)")
+    pipes+=("$(echo "$out" | grep latency_pipeline | field p99)")
+  done
+  echo "pipeline[$transport] latency at $LATENCY_RATE msg/s, p99 publish -> state (device ts, ms resolution): ${p99s[*]} (median $(printf '%s\n' "${p99s[@]}" | median)); p99 gateway -> grain: ${pipes[*]}"
 
   out=$($lg --mode memory --sensors "$MEMORY_SENSORS" --connections "$CONNECTIONS" --prefix mem)
   echo "pipeline[$transport] memory: $(echo "$out" | grep -Eo 'bytes_per_active_sensor=[0-9]+') ($MEMORY_SENSORS new sensors, one reading each, heap after full GC)"

@@ -26,6 +26,7 @@ public static class SensorGrainsHostingExtensions
             .ValidateOnStart();
         services.TryAddSingleton<PipelineMetrics>();
         services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<SensorReferences>();
         services.TryAddSingleton<CheckpointScheduler>();
         services.AddHostedService(sp => sp.GetRequiredService<CheckpointScheduler>());
         return services;

@@ -2,6 +2,7 @@ using Fleet.Gateways.Mqtt;
 using Fleet.Gateways.Outbound;
 using Fleet.Grains;
 using Fleet.Grains.Readings;
+using Fleet.Grains.Sensors;
 using Fleet.Grains.Storage;
 using Fleet.Storage;
 using Microsoft.Extensions.Options;
@@ -32,25 +33,28 @@ public static class FleetSiloExtensions
                 o.Path = storage.Path;
                 o.MaxBatch = storage.MaxBatch;
             });
-            // The stream provider is registered in both modes: the grains stay implicitly subscribed, so a
-            // device library or another service can still write to a sensor's stream.
-            orleans.AddMemoryStreams(SensorStreams.Provider, streams =>
+            // Only with the Streams transport: its pulling agents poll every StreamPollPeriod even when idle.
+            if (silo.Transport == IngressTransport.Streams)
             {
-                streams.ConfigurePartitioning(silo.StreamQueues);
-                streams.ConfigureStreamPubSub(StreamPubSubType.ImplicitOnly);
-                streams.ConfigurePullingAgent(agent => agent.Configure(o =>
+                orleans.AddMemoryStreams(SensorStreams.Provider, streams =>
                 {
-                    o.GetQueueMsgsTimerPeriod = silo.StreamPollPeriod;
-                    o.BatchContainerBatchSize = silo.StreamBatchSize;
-                    // Keep above the grain collection age (orleans#8542).
-                    o.StreamInactivityPeriod = silo.SensorIdleTimeout * 2;
-                }));
-            });
+                    streams.ConfigurePartitioning(silo.StreamQueues);
+                    streams.ConfigureStreamPubSub(StreamPubSubType.ImplicitOnly);
+                    streams.ConfigurePullingAgent(agent => agent.Configure(o =>
+                    {
+                        o.GetQueueMsgsTimerPeriod = silo.StreamPollPeriod;
+                        o.BatchContainerBatchSize = silo.StreamBatchSize;
+                        // Keep above the grain collection age (orleans#8542).
+                        o.StreamInactivityPeriod = silo.SensorIdleTimeout * 2;
+                    }));
+                });
+            }
+
             orleans.Configure<GrainCollectionOptions>(o => o.CollectionAge = silo.SensorIdleTimeout);
         });
 
         builder.Services.AddSingleton<IReadingTransport>(sp => silo.Transport == IngressTransport.Direct
-            ? new DirectReadingTransport(sp.GetRequiredService<IGrainFactory>())
+            ? new DirectReadingTransport(sp.GetRequiredService<SensorReferences>())
             : new StreamReadingTransport(sp.GetRequiredService<IClusterClient>()));
         builder.Services.AddSensorGrains(configuration);
         builder.Services.AddOutbound(configuration);

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Text;
 using System.Text;
 
@@ -52,6 +53,17 @@ public static class PayloadWriter
     {
         bytes.CopyTo(span[n..]);
         n += bytes.Length;
+    }
+
+    /// <summary>The "ts" of a payload this class wrote, or -1.</summary>
+    public static long ReadTimestamp(System.Buffers.ReadOnlySequence<byte> payload)
+    {
+        Span<byte> head = stackalloc byte[32];
+        var length = (int)Math.Min(payload.Length, head.Length);
+        payload.Slice(0, length).CopyTo(head);
+        head = head[..length];
+        if (!head.StartsWith(Ts)) return -1;
+        return Utf8Parser.TryParse(head[Ts.Length..], out long ts, out _) ? ts : -1;
     }
 
     public static string Text(string kind, long seq) => Encoding.UTF8.GetString(Write(kind, seq));

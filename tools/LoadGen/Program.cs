@@ -42,13 +42,21 @@ for (var c = 0; c < options.Connections; c++)
 }
 
 long delivered = 0;
+var relayLatency = new List<long>();
 IMqttClient? subscriber = null;
 if (options.Relay)
 {
     subscriber = factory.CreateMqttClient();
-    subscriber.ApplicationMessageReceivedAsync += _ =>
+    subscriber.ApplicationMessageReceivedAsync += e =>
     {
         Interlocked.Increment(ref delivered);
+        var ts = PayloadWriter.ReadTimestamp(e.ApplicationMessage.Payload);
+        if (ts > 0)
+        {
+            var lagUs = (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1000) - ts * 1000;
+            lock (relayLatency) relayLatency.Add(lagUs);
+        }
+
         return Task.CompletedTask;
     };
     await subscriber.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer(options.Host, options.Port).WithClientId($"{runId}-sub").WithCleanSession().Build());
@@ -177,6 +185,12 @@ while (true)
 }
 
 var seconds = clock.Elapsed.TotalSeconds;
+if (relayLatency.Count > 0)
+{
+    relayLatency.Sort();
+    Console.WriteLine($"latency_relay_ms    p50={relayLatency[relayLatency.Count / 2] / 1000.0:F2} p99={relayLatency[(int)(relayLatency.Count * 0.99)] / 1000.0:F2} (device ts -> subscriber, ms resolution)");
+}
+
 if (slowSends > 0) Console.WriteLine($"client_slow_publishes={slowSends} (QoS0 PublishAsync over 1 ms in the generator)");
 Console.WriteLine($"published={sent} refused={refused} publish_s={publishSeconds:F2} {(options.Relay ? "delivered" : "processed")}={done} end_to_end_s={seconds:F2} throughput_msg_s={done / seconds:F0}");
 if (after is not null)

@@ -30,10 +30,10 @@ public sealed class StreamReadingTransport(IClusterClient client) : IReadingTran
 }
 
 /// <summary>Calls the sensor grain directly with the batch (push: no queue polling, no per-stream state).</summary>
-public sealed class DirectReadingTransport(IGrainFactory grains) : IReadingTransport
+public sealed class DirectReadingTransport(Fleet.Grains.Sensors.SensorReferences sensors) : IReadingTransport
 {
     public string Name => "direct";
 
     public Task SendAsync(string sensorId, List<Reading> readings)
-        => grains.GetGrain<Fleet.Grains.Sensors.ISensorGrain>(sensorId).Ingest(readings.ToArray());
+        => sensors.Get(sensorId).Ingest(readings.ToArray());
 }

@@ -13,13 +13,16 @@ namespace Fleet.Grains.Sensors;
 /// </summary>
 public sealed class CheckpointScheduler : BackgroundService
 {
-    private readonly ConcurrentQueue<(ISensorGrain Sensor, long DueTicks)> _queue = new();
+    private readonly ConcurrentQueue<(GrainId Sensor, long DueTicks)> _queue = new();
     private readonly TimeSpan _interval;
     private readonly TimeProvider _time;
     private readonly ILogger<CheckpointScheduler> _logger;
+    private readonly IServiceProvider _services;
+    private SensorReferences? _sensors;
 
-    public CheckpointScheduler(IOptions<SensorPipelineOptions> options, TimeProvider time, ILogger<CheckpointScheduler> logger)
+    public CheckpointScheduler(IOptions<SensorPipelineOptions> options, TimeProvider time, IServiceProvider services, ILogger<CheckpointScheduler> logger)
     {
+        _services = services;
         _interval = options.Value.CheckpointInterval;
         _time = time;
         _logger = logger;
@@ -28,7 +31,7 @@ public sealed class CheckpointScheduler : BackgroundService
     /// <summary>Sensors waiting for their checkpoint.</summary>
     public int Pending => _queue.Count;
 
-    public void Schedule(ISensorGrain sensor)
+    public void Schedule(GrainId sensor)
         => _queue.Enqueue((sensor, _time.GetTimestamp() + (long)(_interval.TotalSeconds * _time.TimestampFrequency)));
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -52,16 +55,18 @@ public sealed class CheckpointScheduler : BackgroundService
         }
     }
 
-    private async Task CheckpointAsync(ISensorGrain sensor)
+    private async Task CheckpointAsync(GrainId sensor)
     {
         try
         {
-            await sensor.Checkpoint();
+            // Resolved late: the scheduler is constructed before the grain runtime is ready.
+            _sensors ??= Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<SensorReferences>(_services);
+            await _sensors.Get(sensor).Checkpoint();
         }
         catch (Exception ex)
         {
             // The sensor stays dirty and asks again on its next change; deactivation writes it too.
-            _logger.LogWarning(ex, "Checkpoint of {Sensor} failed", sensor.GetPrimaryKeyString());
+            _logger.LogWarning(ex, "Checkpoint of {Sensor} failed", sensor);
         }
     }
 }

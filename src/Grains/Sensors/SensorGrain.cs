@@ -154,7 +154,7 @@ public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserv
         if (!_checkpointScheduled)
         {
             _checkpointScheduled = true;
-            _checkpoints.Schedule(this.AsReference<ISensorGrain>());
+            _checkpoints.Schedule(this.GetGrainId());
         }
 
         if (!_registered)
