@@ -65,7 +65,8 @@ run_pipeline() {
   local lg="$LOADGEN --port $mqtt_port --http http://127.0.0.1:$http_port"
   echo "== pipeline, transport=$transport"
 
-  $lg --sensors "$SENSORS" --per-sensor 20 --connections "$CONNECTIONS" --prefix warm >/dev/null   # JIT and activations
+  # Warm-up: activations, and enough calls for tiered JIT and dynamic PGO to settle (~300k messages).
+  $lg --sensors "$SENSORS" --per-sensor 300 --connections "$CONNECTIONS" --prefix warm >/dev/null
   local qos0=() out
   for i in $(seq "$REPEAT"); do
     out=$($lg --sensors "$SENSORS" --per-sensor "$PER_SENSOR" --connections "$CONNECTIONS" --prefix warm)
