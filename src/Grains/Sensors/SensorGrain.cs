@@ -92,7 +92,7 @@ public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserv
 
     public Task AddRejects(RejectCount[] rejects)
     {
-        var byReason = _state.State.Counters.Rejected;
+        var byReason = _state.State.Counters.Rejected ??= new Dictionary<RejectReason, long>();
         foreach (var reject in rejects)
         {
             byReason[reject.Reason] = byReason.GetValueOrDefault(reject.Reason) + reject.Count;
@@ -192,7 +192,7 @@ public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserv
         var counts = new SensorCountsView(
             c.Accepted,
             c.RejectedTotal,
-            c.Rejected.ToDictionary(kv => kv.Key.Name(), kv => kv.Value),
+            c.Rejected?.ToDictionary(kv => kv.Key.Name(), kv => kv.Value) ?? new Dictionary<string, long>(),
             c.Duplicates,
             c.Late,
             c.Filtered,

@@ -9,8 +9,8 @@ public sealed class SensorCounters
 {
     /// <summary>Readings taken into the pipeline (not duplicate, not late).</summary>
     [Id(0)] public long Accepted;
-    /// <summary>Readings the gateway refused, by reason.</summary>
-    [Id(1)] public Dictionary<RejectReason, long> Rejected = new();
+    /// <summary>Publishes the gateway refused, by reason (null until the first: most sensors never send bad input).</summary>
+    [Id(1)] public Dictionary<RejectReason, long>? Rejected;
     [Id(2)] public long Duplicates;
     [Id(3)] public long Late;
     /// <summary>Metric values dropped by a range filter.</summary>
@@ -19,7 +19,7 @@ public sealed class SensorCounters
     /// <summary>Metric values dropped because the sensor already has the maximum number of metrics.</summary>
     [Id(6)] public long MetricLimitExceeded;
 
-    public long RejectedTotal => Rejected.Values.Sum();
+    public long RejectedTotal => Rejected?.Values.Sum() ?? 0;
 }
 
 /// <summary>Running statistics and detector state of one metric.</summary>
