@@ -106,6 +106,23 @@ public sealed class HotPathTests
     }
 
     [Fact]
+    public async Task Readings_posted_over_http_take_the_same_path_and_checks()
+    {
+        await using var silo = new SiloProcess();
+        await silo.StartAsync();
+        using var ok = await silo.Http.PostAsync("/sensors/web-1/readings",
+            new StringContent($"[{Devices.Reading(1, 10)},{Devices.Reading(2, 12)}]", System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal(System.Net.HttpStatusCode.Accepted, ok.StatusCode);
+        using var bad = await silo.Http.PostAsync("/sensors/web-1/readings", new StringContent("{\"value\": \"NaN\"}"));
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.Equal("non_finite_value", (string)JsonNode.Parse(await bad.Content.ReadAsStringAsync())!["error"]!);
+
+        var sensor = await silo.WaitForAsync("/sensors/web-1", s => (long)s["counts"]!["accepted"]! == 2 && (long)s["counts"]!["rejected"]! == 1);
+        Assert.Equal(11.0, (double)sensor["metrics"]![0]!["mean"]!);
+        Assert.Equal(1, (long)sensor["counts"]!["rejectedByReason"]!["non_finite_value"]!);
+    }
+
+    [Fact]
     public async Task An_mqtt_311_device_keeps_its_connection_after_a_refused_publish()
     {
         await using var silo = new SiloProcess();

@@ -112,7 +112,7 @@ public static class FleetApi
 
     /// <summary>Direct ingestion over HTTP: the same payloads and checks as MQTT, accepted once on the stream.</summary>
     private static async Task<Results<Accepted, BadRequest<ErrorView>>> PostReadings(
-        string id, HttpRequest request, ReadingIngress ingress, IngressStats stats, SensorRejectCounter rejects, Microsoft.Extensions.Options.IOptions<MqttGatewayOptions> options)
+        string id, HttpRequest request, ReadingParser parser, ReadingIngress ingress, IngressStats stats, SensorRejectCounter rejects, Microsoft.Extensions.Options.IOptions<MqttGatewayOptions> options)
     {
         if (!SensorTopic.IsValidSensorId(id))
         {
@@ -130,7 +130,6 @@ public static class FleetApi
             return TypedResults.BadRequest(new ErrorView("payload_too_large", $"at most {max} bytes"));
         }
 
-        var parser = new ReadingParser(options.Value.MaxMetricsPerReading, options.Value.MaxReadingsPerPublish);
         var parsed = parser.Parse(new System.Buffers.ReadOnlySequence<byte>(buffer.GetBuffer(), 0, (int)buffer.Length), UnixTime.NowMicros());
         if (!parsed.Ok)
         {

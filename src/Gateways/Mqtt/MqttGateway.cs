@@ -33,6 +33,7 @@ public sealed class MqttGateway : IHostedService, IAsyncDisposable
         ReadingIngress ingress,
         IngressStats stats,
         SensorRejectCounter rejects,
+        ReadingParser parser,
         ILogger<MqttGateway> logger)
     {
         _options = options.Value;
@@ -41,7 +42,7 @@ public sealed class MqttGateway : IHostedService, IAsyncDisposable
         _rejects = rejects;
         _logger = logger;
         _topicPrefix = _options.TopicPrefix;
-        _parser = new ReadingParser(_options.MaxMetricsPerReading, _options.MaxReadingsPerPublish);
+        _parser = parser;
         var serverOptions = new MqttServerOptionsBuilder()
             .WithDefaultEndpoint()
             .WithDefaultEndpointPort(_options.Port)

@@ -16,6 +16,11 @@ public static class MqttGatewayExtensions
             .Validate(o => o.TopicPrefix != o.AlertTopicPrefix, "Mqtt:TopicPrefix and Mqtt:AlertTopicPrefix must differ")
             .ValidateOnStart();
         services.AddSingleton<IngressStats>();
+        services.AddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<MqttGatewayOptions>>().Value;
+            return new ReadingParser(o.MaxMetricsPerReading, o.MaxReadingsPerPublish);
+        });
         services.AddSingleton<ReadingIngress>();
         services.AddHostedService(sp => sp.GetRequiredService<ReadingIngress>());
         services.AddSingleton<SensorRejectCounter>();
