@@ -29,7 +29,8 @@ public sealed class ContextNoveltyDetector : IAnomalyDetector
 
     private long _count;
     private double _lo, _hi;
-    private int _filled, _head, _restLeft, _epoch, _lastEpoch;
+    private int _filled, _head, _epoch, _lastEpoch;
+    private RestGate _gate;
     private readonly int _epochMode;
 
     public ContextNoveltyDetector(IReadOnlyDictionary<string, double>? parameters = null)
@@ -39,8 +40,8 @@ public sealed class ContextNoveltyDetector : IAnomalyDetector
         _order = p.GetInt("order", 3, 1, 16);
         var tableBits = p.GetInt("tableBits", 11, 4, 12);
         _pad = p.Get("pad", 0.1, 0, 10);
-        _rest = p.GetInt("rest", 150, 0, 1_000_000);
-        _warmup = p.GetInt("warmup", 150, 1, 1_000_000);
+        _rest = p.Rest(150);
+        _warmup = p.Warmup();
         _threshold = p.Get("threshold", 1.0, 0, 1);
         _restLevel = p.Get("restLevel", 0.75, 0, 1);
         _extend = p.GetInt("extend", 0, 0, 1);
@@ -139,20 +140,11 @@ public sealed class ContextNoveltyDetector : IAnomalyDetector
     public double Next(long timestampMs, double value)
     {
         var score = Raw(value);
-        if (_count <= _warmup) return 0;
-        if (_restLeft > 0)
-        {
-            _restLeft--;
-            if (_extend != 0 && score >= _restLevel) _restLeft = _rest;
-            return 0;
-        }
-
-        if (score >= _restLevel) _restLeft = _rest;
-        return Math.Clamp(score, 0, 1);
+        return _gate.Pass(_count, _warmup, score, _restLevel, _rest, _extend != 0);
     }
 
     public byte[] SaveState() => new StateWriter(CatalogName)
-        .Write(_count).Write(_lo).Write(_hi).Write(_filled).Write(_head).Write(_restLeft).Write(_epoch).Write(_lastEpoch)
+        .Write(_count).Write(_lo).Write(_hi).Write(_filled).Write(_head).Write(_gate.Left).Write(_epoch).Write(_lastEpoch)
         .Write(MemoryMarshal.AsBytes(_table.AsSpan())).Write(_history).ToArray();
 
     public void LoadState(ReadOnlySpan<byte> state)
@@ -163,7 +155,7 @@ public sealed class ContextNoveltyDetector : IAnomalyDetector
         _hi = r.ReadDouble();
         _filled = r.ReadInt();
         _head = r.ReadInt();
-        _restLeft = r.ReadInt();
+        _gate.Left = r.ReadInt();
         _epoch = r.ReadInt();
         _lastEpoch = r.ReadInt();
         r.Read(MemoryMarshal.AsBytes(_table.AsSpan()));

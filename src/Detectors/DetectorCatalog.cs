@@ -22,6 +22,7 @@ public static class DetectorCatalog
             [FusionDetector.CatalogName] = p => new FusionDetector(p),
             [ContextNoveltyDetector.CatalogName] = p => new ContextNoveltyDetector(p),
             [FusionCadDetector.CatalogName] = p => new FusionCadDetector(p),
+            [FusionCadDetector.DampLowName] = p => new FusionCadDetector(FusionCadDetector.DampLowName, p),
         };
 
     public static IReadOnlyCollection<string> Names => Factories.Keys;

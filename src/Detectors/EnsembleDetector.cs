@@ -26,9 +26,10 @@ public sealed class EnsembleDetector : IAnomalyDetector
 
     // state
     private long _count;
-    private double _mean, _mad, _prev, _dmad, _lo, _hi;
+    private RobustBaseline _base;
+    private double _prev, _dmad;
     private double _short, _lMean, _lVar;
-    private int _restLeft;
+    private RestGate _gate;
     private readonly int _relative, _maxStart;
     private readonly double _maxDecay;
     private double _max;
@@ -36,9 +37,6 @@ public sealed class EnsembleDetector : IAnomalyDetector
     private readonly int _bias;
     private readonly int _seasonMode;
     private readonly double _alphaSeason;
-    private readonly double[] _slotMean = new double[24];
-    private readonly double[] _slotMad = new double[24];
-    private readonly double[] _slotN = new double[24];
     private ulong _history; // last bins, 8 bits each
     private readonly ulong[] _seen = new ulong[SeenBits / 64];
 
@@ -57,8 +55,8 @@ public sealed class EnsembleDetector : IAnomalyDetector
         _clip = p.Get("clip", 20, 1, 1e3);
         _bins = p.GetInt("bins", 10, 2, 255);
         _order = p.GetInt("order", 4, 1, 8);
-        _rest = p.GetInt("rest", 300, 0, 1_000_000);
-        _warmup = p.GetInt("warmup", 150, 1, 1_000_000);
+        _rest = p.Rest(300);
+        _warmup = p.Warmup();
         _useLikelihood = p.GetInt("likelihood", 0, 0, 1);
         _timeContext = p.GetInt("timeContext", 0, 0, 1);
         _threshold = p.Get("threshold", 0.667, 0, 1);
@@ -75,51 +73,33 @@ public sealed class EnsembleDetector : IAnomalyDetector
     public string Name => CatalogName;
     public double Threshold => _threshold;
     public long Count => _count;
-    public int StateSize => SeenBits / 8 + (14 + 3 * 24) * sizeof(double);
+    public int StateSize => SeenBits / 8 + RobustBaseline.StateBytes + 10 * sizeof(double);
 
     public double Next(long timestampMs, double value)
     {
         _count++;
         if (_count == 1)
         {
-            _mean = value;
+            _base.Start(value);
             _prev = value;
-            _lo = value;
-            _hi = value;
             return 0;
         }
 
-        var range = _hi - _lo;
-        var floor = _rangeFloor * range + 1e-9 * (Math.Abs(_mean) + 1);
-        var sEff = Math.Max(1.25 * _mad, floor);
+        var range = _base.Hi - _base.Lo;
+        var floor = _base.Floor(range, _rangeFloor);
+        var sEff = _base.Scale(floor);
         var dEff = Math.Max(1.25 * _dmad, floor);
-        var dev = Math.Abs(value - _mean);
+        var dev = Math.Abs(value - _base.Mean);
         var jump = Math.Abs(value - _prev);
         var z1 = dev / sEff;
         var z2 = jump / dEff;
-        var slot = (int)((timestampMs / 3_600_000) % 24);
-        if (slot < 0) slot += 24;
-        if (_seasonMode != 0)
-        {
-            double z3;
-            if (_slotN[slot] < 3) z3 = z1;
-            else z3 = Math.Abs(value - _slotMean[slot]) / Math.Max(1.25 * _slotMad[slot], floor);
-            z1 = _seasonMode == 1 ? Math.Min(z1, z3) : Math.Max(z1, z3);
-            if (_slotN[slot] == 0) _slotMean[slot] = value;
-            var sd = Math.Abs(value - _slotMean[slot]);
-            var sc = Math.Min(sd, _clip * Math.Max(1.25 * _slotMad[slot], floor));
-            if (_slotN[slot] == 0) sc = 0;
-            var a = Math.Max(_alphaSeason, 1.0 / (_slotN[slot] + 1));
-            _slotMean[slot] += a * (value >= _slotMean[slot] ? sc : -sc);
-            _slotMad[slot] += a * (sc - _slotMad[slot]);
-            _slotN[slot]++;
-        }
+        if (_seasonMode != 0) z1 = _base.Season(timestampMs, value, z1, floor, _clip, _alphaSeason, _seasonMode);
 
         // contextual novelty over quantised values (range = running min/max, before this point)
         var novelty = 0.0;
         if (_w3 > 0)
         {
-            var b = range > 0 ? (int)Math.Clamp((value - _lo) / range * _bins, -1, _bins) + 1 : 1;
+            var b = range > 0 ? (int)Math.Clamp((value - _base.Lo) / range * _bins, -1, _bins) + 1 : 1;
             var hist = (_history << 8) | (uint)b;
             var tod = _timeContext != 0 ? (ulong)((timestampMs / 3_600_000) % 24 + 1) : 0UL;
             var unseen = 0;
@@ -144,15 +124,10 @@ public sealed class EnsembleDetector : IAnomalyDetector
         var raw = Math.Max(_w1 * Squash(z1), Math.Max(_w2 * Squash(z2), _w3 * novelty));
 
         // update baselines (winsorised so one outlier does not drag them)
-        var c1 = Math.Min(dev, _clip * sEff);
-        var aSlow = Math.Max(_alphaSlow, _bias != 0 ? 1.0 / _count : 0);
-        _mean += aSlow * (value >= _mean ? c1 : -c1);
-        _mad += aSlow * (c1 - _mad);
+        _base.Update(value, dev, sEff, _clip, Math.Max(_alphaSlow, _bias != 0 ? 1.0 / _count : 0));
         var c2 = Math.Min(jump, _clip * dEff);
         _dmad += _alphaJump * (c2 - _dmad);
         _prev = value;
-        if (value < _lo) _lo = value;
-        if (value > _hi) _hi = value;
 
         double score;
         if (_relative != 0)
@@ -176,15 +151,7 @@ public sealed class EnsembleDetector : IAnomalyDetector
             score = raw;
         }
 
-        if (_count <= _warmup) return 0;
-        if (_restLeft > 0)
-        {
-            _restLeft--;
-            return 0;
-        }
-
-        if (score >= _restLevel) _restLeft = _rest;
-        return Math.Clamp(score, 0, 1);
+        return _gate.Pass(_count, _warmup, score, _restLevel, _rest);
     }
 
     private double Squash(double z) => z / (z + _zScale);
@@ -201,9 +168,9 @@ public sealed class EnsembleDetector : IAnomalyDetector
 
     public byte[] SaveState()
     {
-        var w = new StateWriter(CatalogName)
-            .Write(_count).Write(_mean).Write(_mad).Write(_prev).Write(_dmad).Write(_lo).Write(_hi)
-            .Write(_short).Write(_lMean).Write(_lVar).Write(_restLeft).Write((long)_history).Write(_max).Write(_slotMean).Write(_slotMad).Write(_slotN);
+        var w = _base.WriteSlots(new StateWriter(CatalogName)
+            .Write(_count).Write(_base.Mean).Write(_base.Mad).Write(_prev).Write(_dmad).Write(_base.Lo).Write(_base.Hi)
+            .Write(_short).Write(_lMean).Write(_lVar).Write(_gate.Left).Write((long)_history).Write(_max));
         var bytes = new byte[_seen.Length * 8];
         Buffer.BlockCopy(_seen, 0, bytes, 0, bytes.Length);
         return w.Write(bytes).ToArray();
@@ -213,21 +180,19 @@ public sealed class EnsembleDetector : IAnomalyDetector
     {
         var r = new StateReader(state, CatalogName);
         _count = r.ReadLong();
-        _mean = r.ReadDouble();
-        _mad = r.ReadDouble();
+        _base.Mean = r.ReadDouble();
+        _base.Mad = r.ReadDouble();
         _prev = r.ReadDouble();
         _dmad = r.ReadDouble();
-        _lo = r.ReadDouble();
-        _hi = r.ReadDouble();
+        _base.Lo = r.ReadDouble();
+        _base.Hi = r.ReadDouble();
         _short = r.ReadDouble();
         _lMean = r.ReadDouble();
         _lVar = r.ReadDouble();
-        _restLeft = r.ReadInt();
+        _gate.Left = r.ReadInt();
         _history = (ulong)r.ReadLong();
         _max = r.ReadDouble();
-        r.Read(_slotMean);
-        r.Read(_slotMad);
-        r.Read(_slotN);
+        _base.ReadSlots(ref r);
         var bytes = new byte[_seen.Length * 8];
         r.Read(bytes);
         Buffer.BlockCopy(bytes, 0, _seen, 0, bytes.Length);

@@ -16,7 +16,7 @@ public sealed class EwmaZScoreDetector : IAnomalyDetector
     private double _mean;
     private double _mad;
     private long _count;
-    private int _restLeft;
+    private RestGate _gate;
 
     public EwmaZScoreDetector(double alpha = 0.003, double zAtHalf = 4.0, int warmup = 150, double threshold = 0.65, int rest = 300, double clip = 20)
     {
@@ -38,9 +38,9 @@ public sealed class EwmaZScoreDetector : IAnomalyDetector
         var d = new EwmaZScoreDetector(
             alpha: p.Get("alpha", 0.003, 1e-6, 0.999999),
             zAtHalf: p.Get("zAtHalf", 4.0, 1e-3, 1e3),
-            warmup: p.GetInt("warmup", 150, 1, 1_000_000),
+            warmup: p.Warmup(),
             threshold: p.Get("threshold", 0.65, 0, 1),
-            rest: p.GetInt("rest", 300, 0, 1_000_000),
+            rest: p.Rest(300),
             clip: p.Get("clip", 20, 1, 1e3));
         p.RejectUnknown();
         return d;
@@ -73,18 +73,10 @@ public sealed class EwmaZScoreDetector : IAnomalyDetector
         _mean += a * (value >= _mean ? clipped : -clipped);
         _mad += a * (clipped - _mad);
 
-        if (_count <= _warmup) return 0;
-        if (_restLeft > 0)
-        {
-            _restLeft--;
-            return 0;
-        }
-
-        if (score >= Threshold) _restLeft = _rest;
-        return score;
+        return _gate.Pass(_count, _warmup, score, Threshold, _rest);
     }
 
-    public byte[] SaveState() => new StateWriter(CatalogName).Write(_mean).Write(_mad).Write(_count).Write(_restLeft).ToArray();
+    public byte[] SaveState() => new StateWriter(CatalogName).Write(_mean).Write(_mad).Write(_count).Write(_gate.Left).ToArray();
 
     public void LoadState(ReadOnlySpan<byte> state)
     {
@@ -92,7 +84,7 @@ public sealed class EwmaZScoreDetector : IAnomalyDetector
         _mean = r.ReadDouble();
         _mad = r.ReadDouble();
         _count = r.ReadLong();
-        _restLeft = r.ReadInt();
+        _gate.Left = r.ReadInt();
         r.End();
     }
 }

@@ -23,11 +23,9 @@ public sealed class FusionDetector : IAnomalyDetector
     private readonly RelativeEntropyDetector? _entropy;
 
     private long _count;
-    private double _mean, _mad, _lo, _hi, _logQ;
-    private int _restLeft;
-    private readonly double[] _slotMean = new double[24];
-    private readonly double[] _slotMad = new double[24];
-    private readonly double[] _slotN = new double[24];
+    private RobustBaseline _base;
+    private double _logQ;
+    private RestGate _gate;
 
     public FusionDetector(IReadOnlyDictionary<string, double>? parameters = null)
     {
@@ -36,8 +34,8 @@ public sealed class FusionDetector : IAnomalyDetector
         _zScale = p.Get("zScale", 4, 1e-3, 1e3);
         _rangeFloor = p.Get("rangeFloor", 0.01, 0, 1);
         _clip = p.Get("clip", 20, 1, 1e3);
-        _rest = p.GetInt("rest", 200, 0, 1_000_000);
-        _warmup = p.GetInt("warmup", 150, 1, 1_000_000);
+        _rest = p.Rest(200);
+        _warmup = p.Warmup();
         _threshold = p.Get("threshold", 0.6, 0, 1);
         _restLevel = p.Get("restLevel", 0.67, 0, 1);
         _seasonMode = p.GetInt("season", 2, 0, 2);
@@ -67,41 +65,23 @@ public sealed class FusionDetector : IAnomalyDetector
     public string Name => CatalogName;
     public double Threshold => _threshold;
     public long Count => _count;
-    public int StateSize => (6 + 3 * 24) * sizeof(double) + sizeof(long) + sizeof(int) + (_entropy?.StateSize ?? 0);
+    public int StateSize => RobustBaseline.StateBytes + 2 * sizeof(double) + sizeof(long) + sizeof(int) + (_entropy?.StateSize ?? 0);
 
     public double Next(long timestampMs, double value)
     {
         _count++;
         if (_count == 1)
         {
-            _mean = value;
-            _lo = value;
-            _hi = value;
+            _base.Start(value);
             return 0;
         }
 
-        var range = _hi - _lo;
-        var floor = _rangeFloor * range + 1e-9 * (Math.Abs(_mean) + 1);
-        var sEff = Math.Max(1.25 * _mad, floor);
-        var dev = Math.Abs(value - _mean);
+        var range = _base.Hi - _base.Lo;
+        var floor = _base.Floor(range, _rangeFloor);
+        var sEff = _base.Scale(floor);
+        var dev = Math.Abs(value - _base.Mean);
         var z = dev / sEff;
-        if (_seasonMode != 0)
-        {
-            var slot = (int)((timestampMs / 3_600_000) % 24);
-            if (slot < 0) slot += 24;
-            double z3;
-            if (_slotN[slot] < 3) z3 = z;
-            else z3 = Math.Abs(value - _slotMean[slot]) / Math.Max(1.25 * _slotMad[slot], floor);
-            z = _seasonMode == 1 ? Math.Min(z, z3) : Math.Max(z, z3);
-            if (_slotN[slot] == 0) _slotMean[slot] = value;
-            var sd = Math.Abs(value - _slotMean[slot]);
-            var sc = Math.Min(sd, _clip * Math.Max(1.25 * _slotMad[slot], floor));
-            if (_slotN[slot] == 0) sc = 0;
-            var a = Math.Max(_alphaSeason, 1.0 / (_slotN[slot] + 1));
-            _slotMean[slot] += a * (value >= _slotMean[slot] ? sc : -sc);
-            _slotMad[slot] += a * (sc - _slotMad[slot]);
-            _slotN[slot]++;
-        }
+        if (_seasonMode != 0) z = _base.Season(timestampMs, value, z, floor, _clip, _alphaSeason, _seasonMode);
 
         if (_tailP > 0)
         {
@@ -120,46 +100,33 @@ public sealed class FusionDetector : IAnomalyDetector
         if (_spatial > 0 && range > 0 && _count > _warmup)
         {
             var tol = _spatialTol * range;
-            if ((value > _hi + tol || value < _lo - tol) && dev > _spatialMin * sEff) score = Math.Max(score, _spatial);
+            if ((value > _base.Hi + tol || value < _base.Lo - tol) && dev > _spatialMin * sEff) score = Math.Max(score, _spatial);
         }
 
         // update baselines (winsorised so one outlier does not drag them)
-        var c1 = Math.Min(dev, _clip * sEff);
-        var aSlow = Math.Max(_alphaSlow, 1.0 / _count);
-        _mean += aSlow * (value >= _mean ? c1 : -c1);
-        _mad += aSlow * (c1 - _mad);
-        if (value < _lo) _lo = value;
-        if (value > _hi) _hi = value;
+        _base.Update(value, dev, sEff, _clip, Math.Max(_alphaSlow, 1.0 / _count));
 
-        if (_count <= _warmup) return 0;
-        if (_restLeft > 0)
-        {
-            _restLeft--;
-            if (_extend != 0 && score >= _restLevel) _restLeft = _rest;
-            return 0;
-        }
-
-        if (score >= _restLevel) _restLeft = _rest;
-        return Math.Clamp(score, 0, 1);
+        return _gate.Pass(_count, _warmup, score, _restLevel, _rest, _extend != 0);
     }
 
-    public byte[] SaveState() => new StateWriter(CatalogName)
-        .Write(_count).Write(_mean).Write(_mad).Write(_lo).Write(_hi).Write(_logQ).Write(_restLeft)
-        .Write(_slotMean).Write(_slotMad).Write(_slotN).Write(_entropy?.SaveState() ?? []).ToArray();
+    public byte[] SaveState()
+    {
+        var w = new StateWriter(CatalogName)
+            .Write(_count).Write(_base.Mean).Write(_base.Mad).Write(_base.Lo).Write(_base.Hi).Write(_logQ).Write(_gate.Left);
+        return _base.WriteSlots(w).Write(_entropy?.SaveState() ?? []).ToArray();
+    }
 
     public void LoadState(ReadOnlySpan<byte> state)
     {
         var r = new StateReader(state, CatalogName);
         _count = r.ReadLong();
-        _mean = r.ReadDouble();
-        _mad = r.ReadDouble();
-        _lo = r.ReadDouble();
-        _hi = r.ReadDouble();
+        _base.Mean = r.ReadDouble();
+        _base.Mad = r.ReadDouble();
+        _base.Lo = r.ReadDouble();
+        _base.Hi = r.ReadDouble();
         _logQ = r.ReadDouble();
-        _restLeft = r.ReadInt();
-        r.Read(_slotMean);
-        r.Read(_slotMad);
-        r.Read(_slotN);
+        _gate.Left = r.ReadInt();
+        _base.ReadSlots(ref r);
         var inner = r.ReadBytes();
         if (_entropy != null) _entropy.LoadState(inner);
         else if (inner.Length != 0) throw new ArgumentException("state was saved with different parameters", "state");

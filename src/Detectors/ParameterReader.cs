@@ -37,6 +37,12 @@ internal sealed class ParameterReader
         return (int)v;
     }
 
+    /// <summary>The refractory period after an alert, in points (parameter <c>rest</c>).</summary>
+    public int Rest(int fallback) => GetInt("rest", fallback, 0, 1_000_000);
+
+    /// <summary>The silent warm-up, in points (parameter <c>warmup</c>).</summary>
+    public int Warmup(int fallback = 150) => GetInt("warmup", fallback, 1, 1_000_000);
+
     /// <summary>Call after reading every parameter: rejects names the detector doesn't have.</summary>
     public void RejectUnknown()
     {

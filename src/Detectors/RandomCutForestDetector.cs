@@ -41,7 +41,7 @@ public sealed class RandomCutForestDetector : IAnomalyDetector
     private long _count, _shingles;
     private ulong _rng;
     private double _cdMean;
-    private int _restLeft;
+    private RestGate _gate;
 
     // scratch (not state)
     private readonly float[] _p, _lo, _hi, _span, _nmin, _nmax;
@@ -54,8 +54,8 @@ public sealed class RandomCutForestDetector : IAnomalyDetector
         _d = p.GetInt("shingle", 4, 1, 16);
         _zScale = p.Get("zScale", 3, 1e-3, 1e3);
         _alpha = p.Get("alpha", 0.005, 1e-5, 1);
-        _warmup = p.GetInt("warmup", 150, 1, 1_000_000);
-        _rest = p.GetInt("rest", 300, 0, 1_000_000);
+        _warmup = p.Warmup();
+        _rest = p.Rest(300);
         _threshold = p.Get("threshold", 0.6, 0, 1);
         _restLevel = p.Get("restLevel", 0.6, 0, 1);
         var seed = p.GetInt("seed", 17, 0, int.MaxValue);
@@ -147,15 +147,7 @@ public sealed class RandomCutForestDetector : IAnomalyDetector
             _ring[(int)((_count - 1) & _mask)] = (float)value;
         }
 
-        if (_count <= _warmup) return 0;
-        if (_restLeft > 0)
-        {
-            _restLeft--;
-            return 0;
-        }
-
-        if (score >= _restLevel) _restLeft = _rest;
-        return Math.Clamp(score, 0, 1);
+        return _gate.Pass(_count, _warmup, score, _restLevel, _rest);
     }
 
     private float NextFloat()
@@ -389,7 +381,7 @@ public sealed class RandomCutForestDetector : IAnomalyDetector
     public byte[] SaveState()
     {
         return new StateWriter(CatalogName)
-            .Write(_count).Write(_shingles).Write((long)_rng).Write(_cdMean).Write(_restLeft)
+            .Write(_count).Write(_shingles).Write((long)_rng).Write(_cdMean).Write(_gate.Left)
             .Write(_ring).Write(_left).Write(_right).Write(_iparent).Write(_imass).Write(_dim).Write(_cut)
             .Write(_bmin).Write(_bmax).Write(_ifree).Write(_ifreeCount)
             .Write(_lparent).Write(_lcount).Write(_lrep).Write(_lfree).Write(_lfreeCount).Write(_slotLeaf)
@@ -403,7 +395,7 @@ public sealed class RandomCutForestDetector : IAnomalyDetector
         _shingles = r.ReadLong();
         _rng = (ulong)r.ReadLong();
         _cdMean = r.ReadDouble();
-        _restLeft = r.ReadInt();
+        _gate.Left = r.ReadInt();
         r.Read(_ring);
         r.Read(_left);
         r.Read(_right);

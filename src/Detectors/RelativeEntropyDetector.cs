@@ -23,7 +23,7 @@ public sealed class RelativeEntropyDetector : IAnomalyDetector
     private int _m;
     private long _count;
     private double _lo, _hi;
-    private int _restLeft;
+    private RestGate _gate;
 
     public RelativeEntropyDetector(IReadOnlyDictionary<string, double>? parameters = null)
     {
@@ -31,8 +31,8 @@ public sealed class RelativeEntropyDetector : IAnomalyDetector
         _w = p.GetInt("window", 52, 8, 512);
         _n = p.GetInt("bins", 5, 2, 32);
         _h = p.GetInt("hypotheses", 64, 1, 256);
-        _warmup = p.GetInt("warmup", 150, 1, 1_000_000);
-        _rest = p.GetInt("rest", 300, 0, 1_000_000);
+        _warmup = p.Warmup();
+        _rest = p.Rest(300);
         _threshold = p.Get("threshold", 1.0, 0, 1);
         var confidence = p.Get("confidence", 0.99, 0.5, 0.999999);
         p.RejectUnknown();
@@ -151,19 +151,11 @@ public sealed class RelativeEntropyDetector : IAnomalyDetector
             }
         }
 
-        if (_count <= _warmup) return 0;
-        if (_restLeft > 0)
-        {
-            _restLeft--;
-            return 0;
-        }
-
-        if (score >= _threshold) _restLeft = _rest;
-        return Math.Clamp(score, 0, 1);
+        return _gate.Pass(_count, _warmup, score, _threshold, _rest);
     }
 
     public byte[] SaveState() => new StateWriter(CatalogName)
-        .Write(_count).Write(_lo).Write(_hi).Write(_m).Write(_restLeft).Write(_ring).Write(_logP).Write(_uses).ToArray();
+        .Write(_count).Write(_lo).Write(_hi).Write(_m).Write(_gate.Left).Write(_ring).Write(_logP).Write(_uses).ToArray();
 
     public void LoadState(ReadOnlySpan<byte> state)
     {
@@ -172,7 +164,7 @@ public sealed class RelativeEntropyDetector : IAnomalyDetector
         _lo = r.ReadDouble();
         _hi = r.ReadDouble();
         _m = r.ReadInt();
-        _restLeft = r.ReadInt();
+        _gate.Left = r.ReadInt();
         r.Read(_ring);
         r.Read(_logP);
         r.Read(_uses);

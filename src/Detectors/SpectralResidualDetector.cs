@@ -14,7 +14,7 @@ public sealed class SpectralResidualDetector : IAnomalyDetector
     private readonly double[] _ring, _cos, _sin, _re, _im, _amp, _sal;
     private int _pos;
     private long _count;
-    private int _restLeft;
+    private RestGate _gate;
 
     public SpectralResidualDetector(IReadOnlyDictionary<string, double>? parameters = null)
     {
@@ -22,8 +22,8 @@ public sealed class SpectralResidualDetector : IAnomalyDetector
         _w = p.GetInt("window", 32, 8, 256);
         _q = p.GetInt("q", 3, 1, 32);
         _half = p.Get("half", 3, 1e-3, 1e3);
-        _rest = p.GetInt("rest", 300, 0, 1_000_000);
-        _warmup = p.GetInt("warmup", 150, 1, 1_000_000);
+        _rest = p.Rest(300);
+        _warmup = p.Warmup();
         _threshold = p.Get("threshold", 0.75, 0, 1);
         p.RejectUnknown();
         _ring = new double[_w];
@@ -111,18 +111,10 @@ public sealed class SpectralResidualDetector : IAnomalyDetector
         mean /= n;
         var r = mean > 1e-12 ? Math.Max(0, (last - mean) / mean) : 0;
         var score = r / (r + _half);
-        if (_count <= _warmup) return 0;
-        if (_restLeft > 0)
-        {
-            _restLeft--;
-            return 0;
-        }
-
-        if (score >= _threshold) _restLeft = _rest;
-        return score;
+        return _gate.Pass(_count, _warmup, score, _threshold, _rest);
     }
 
-    public byte[] SaveState() => new StateWriter(CatalogName).Write(_ring).Write(_pos).Write(_count).Write(_restLeft).ToArray();
+    public byte[] SaveState() => new StateWriter(CatalogName).Write(_ring).Write(_pos).Write(_count).Write(_gate.Left).ToArray();
 
     public void LoadState(ReadOnlySpan<byte> state)
     {
@@ -130,7 +122,7 @@ public sealed class SpectralResidualDetector : IAnomalyDetector
         r.Read(_ring);
         _pos = r.ReadInt();
         _count = r.ReadLong();
-        _restLeft = r.ReadInt();
+        _gate.Left = r.ReadInt();
         r.End();
     }
 }

@@ -107,25 +107,25 @@ internal ref struct StateReader
 
     public int ReadInt() => BinaryPrimitives.ReadInt32LittleEndian(Take(4));
 
-    public void Read(Span<double> into)
+    public void Read(scoped Span<double> into)
     {
         if (ReadInt() != into.Length) throw new ArgumentException("state was saved with different parameters", "state");
         for (var i = 0; i < into.Length; i++) into[i] = ReadDouble();
     }
 
-    public void Read(Span<float> into)
+    public void Read(scoped Span<float> into)
     {
         if (ReadInt() != into.Length) throw new ArgumentException("state was saved with different parameters", "state");
         for (var i = 0; i < into.Length; i++) into[i] = BinaryPrimitives.ReadSingleLittleEndian(Take(4));
     }
 
-    public void Read(Span<int> into)
+    public void Read(scoped Span<int> into)
     {
         if (ReadInt() != into.Length) throw new ArgumentException("state was saved with different parameters", "state");
         for (var i = 0; i < into.Length; i++) into[i] = ReadInt();
     }
 
-    public void Read(Span<byte> into)
+    public void Read(scoped Span<byte> into)
     {
         if (ReadInt() != into.Length) throw new ArgumentException("state was saved with different parameters", "state");
         Take(into.Length).CopyTo(into);

@@ -193,6 +193,9 @@ public class DetectorTests
     [InlineData("fusion-cad", "mode", 5)]
     [InlineData("fusion-cad", "bins", 2.5)]
     [InlineData("fusion-cad", "cadFloor", 1)]
+    [InlineData("fusion-cad", "dampBelow", 0.5)] // fusion-cad2 only
+    [InlineData("fusion-cad2", "mode", 6)]
+    [InlineData("fusion-cad2", "dampBelow", 1.5)]
     public void BadParameterValueIsRejected(string name, string key, double value)
     {
         Assert.ThrowsAny<ArgumentException>(() => DetectorCatalog.Create(new DetectorSpec(name, new Dictionary<string, double> { [key] = value })));
@@ -254,6 +257,7 @@ public class DetectorTests
     [InlineData("fusion-cad", "mode", 0)]
     [InlineData("fusion-cad", "mode", 2)]
     [InlineData("fusion-cad", "mode", 4)]
+    [InlineData("fusion-cad2", "dampBelow", 0.75)]
     public void VariantsContinueIdenticallyAfterLoadWithoutAllocating(string name, string key, double value)
     {
         var p = new Dictionary<string, double> { [key] = value };
@@ -294,6 +298,18 @@ public class DetectorTests
         Assert.Contains("fusion-cad", DetectorCatalog.Names);
         Assert.InRange(DetectorCatalog.Create("cad").StateSize, 1024, 8 * 1024);
         Assert.InRange(DetectorCatalog.Create("fusion-cad").StateSize, 1024, 8 * 1024);
+    }
+
+    [Fact]
+    public void FusionCad2NeverDampingBelowOneIsFusionCad()
+    {
+        var v = Series(4000, 7);
+        v[3000] += 50;
+        var a = DetectorCatalog.Create("fusion-cad");
+        var b = DetectorCatalog.Create("fusion-cad2", new Dictionary<string, double> { ["dampBelow"] = 1 });
+        Assert.Equal("fusion-cad2", b.Name);
+        for (var i = 0; i < v.Length; i++) Assert.Equal(a.Next(Start + i * Step, v[i]), b.Next(Start + i * Step, v[i]));
+        Assert.Throws<ArgumentException>(() => a.LoadState(b.SaveState()));
     }
 
     /// <summary>A repeating pattern becomes known; a new value transition after it is novel for cad.</summary>
