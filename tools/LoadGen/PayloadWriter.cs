@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Buffers.Text;
-using System.Text;
 
 namespace Fleet.LoadGen;
 
@@ -65,6 +64,4 @@ public static class PayloadWriter
         if (!head.StartsWith(Ts)) return -1;
         return Utf8Parser.TryParse(head[Ts.Length..], out long ts, out _) ? ts : -1;
     }
-
-    public static string Text(string kind, long seq) => Encoding.UTF8.GetString(Write(kind, seq));
 }

@@ -20,7 +20,7 @@ public static class FleetApi
     {
         app.MapGet("/health", Health);
         app.MapGet("/ingress", (IngressStats stats, ReadingIngress ingress) => TypedResults.Ok(new IngressView(
-            stats.Publishes, stats.Readings, stats.RejectedTotal, stats.RejectedByReason(), stats.StreamRetries, ingress.Backlog)));
+            stats.Publishes, stats.Readings, stats.RejectedTotal, stats.RejectedByReason(), stats.TransportRetries, ingress.Backlog)));
         app.MapGet("/stats/pipeline", PipelineStats);
         app.MapGet("/stats/memory", MemoryStats);
 
@@ -40,7 +40,7 @@ public static class FleetApi
 
     public sealed record HealthView(string Status, int MqttPort, bool MqttRunning, int IngressBacklog, DateTime StartedAtUtc);
 
-    public sealed record IngressView(long Publishes, long Readings, long Rejected, IReadOnlyDictionary<string, long> RejectedByReason, long StreamRetries, int Backlog);
+    public sealed record IngressView(long Publishes, long Readings, long Rejected, IReadOnlyDictionary<string, long> RejectedByReason, long TransportRetries, int Backlog);
 
     public sealed record LatencyView(long Count, double P50Ms, double P90Ms, double P99Ms, double P999Ms);
 

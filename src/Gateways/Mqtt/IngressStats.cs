@@ -24,7 +24,7 @@ public sealed class IngressStats : IDisposable
 
     public long Publishes => Volatile.Read(ref _publishes);
     public long Readings => Volatile.Read(ref _readings);
-    public long StreamRetries => Volatile.Read(ref _retries);
+    public long TransportRetries => Volatile.Read(ref _retries);
     public long Rejected(RejectReason reason) => Volatile.Read(ref _rejected[(int)reason]);
     public long RejectedTotal => RejectReasons.All.Sum(Rejected);
 
@@ -36,7 +36,7 @@ public sealed class IngressStats : IDisposable
 
     public void Reject(RejectReason reason) => Interlocked.Increment(ref _rejected[(int)reason]);
 
-    public void StreamRetry() => Interlocked.Increment(ref _retries);
+    public void TransportRetry() => Interlocked.Increment(ref _retries);
 
     public IReadOnlyDictionary<string, long> RejectedByReason()
         => RejectReasons.All.ToDictionary(r => r.Name(), Rejected);

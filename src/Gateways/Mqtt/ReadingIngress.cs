@@ -129,7 +129,7 @@ public sealed class ReadingIngress : BackgroundService
                 // Keep only what failed and send it again after a pause; what succeeded is not resent.
                 var failed = flushes.Where(f => !f.Item3.IsCompletedSuccessfully).ToList();
                 flushes.Clear();
-                _stats.StreamRetry();
+                _stats.TransportRetry();
                 _logger.LogWarning(ex, "Transport {Transport} refused readings of {Count} sensors; retrying in {Delay}", _transport.Name, failed.Count, delay);
                 try
                 {

@@ -129,7 +129,7 @@ public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserv
     private void Process(Reading reading)
     {
         var found = _found ??= new List<Anomaly>();
-        var outcome = _pipeline.Process(reading, found);
+        _pipeline.Process(reading, found); // every outcome (accepted, duplicate, late) changes the state
         _metrics.RecordProcessed(reading.ReceivedAtUs, reading.TimestampMs, UnixTime.NowMicros());
         if (found.Count > 0)
         {
@@ -142,10 +142,7 @@ public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserv
             found.Clear();
         }
 
-        if (outcome == ReadingOutcome.Accepted || !_dirty)
-        {
-            MarkChanged();
-        }
+        MarkChanged();
     }
 
     private void MarkChanged()
