@@ -1,0 +1,75 @@
+namespace Fleet.Grains.Functions;
+
+/// <summary>How an invocation failed, in the words of the HTTP API.</summary>
+public enum InvocationErrorKind
+{
+    /// <summary>The handler ran past the function's timeout.</summary>
+    Timeout,
+
+    /// <summary>The handler used more memory than the function's limit.</summary>
+    MemoryLimitExceeded,
+
+    /// <summary>The handler (or its constructor) threw; the error names the exception type and message.</summary>
+    Unhandled,
+
+    /// <summary>The function's reserved concurrency is in use.</summary>
+    Throttled,
+
+    /// <summary>No such function, version or alias.</summary>
+    NotFound,
+
+    /// <summary>The code could not be loaded: not a zip, no handler, wrong signature, missing dependency.</summary>
+    InvalidPackage,
+
+    /// <summary>The request itself is invalid (for example its payload is not JSON).</summary>
+    InvalidRequest,
+}
+
+[GenerateSerializer, Immutable]
+public sealed record InvocationError(
+    [property: Id(0)] InvocationErrorKind Kind,
+    [property: Id(1)] string Type,
+    [property: Id(2)] string Message);
+
+/// <summary>One invocation's input.</summary>
+[GenerateSerializer, Immutable]
+public sealed record InvocationRequest(
+    [property: Id(0)] string RequestId,
+    [property: Id(1)] string PayloadJson,
+    [property: Id(2)] string? InvokedAlias,
+    [property: Id(3)] int Depth = 0);
+
+/// <summary>One invocation's outcome: a JSON result, or an error.</summary>
+[GenerateSerializer, Immutable]
+public sealed record InvocationResult
+{
+    [Id(0)] public required string RequestId { get; init; }
+
+    [Id(1)] public string? FunctionName { get; init; }
+
+    [Id(2)] public string? ExecutedVersion { get; init; }
+
+    /// <summary>The handler's result as JSON (<c>null</c> when it returned nothing), or null when it failed.</summary>
+    [Id(3)] public string? PayloadJson { get; init; }
+
+    [Id(4)] public InvocationError? Error { get; init; }
+
+    [Id(5)] public double DurationMs { get; init; }
+
+    /// <summary>Set on a cold start: loading, constructing and initialising the function.</summary>
+    [Id(6)] public double? InitDurationMs { get; init; }
+
+    public bool Succeeded => Error is null;
+
+    public static InvocationResult Failed(string requestId, InvocationErrorKind kind, string type, string message, string? function = null, string? version = null)
+        => new() { RequestId = requestId, FunctionName = function, ExecutedVersion = version, Error = new InvocationError(kind, type, message) };
+}
+
+/// <summary>Maximum nesting of functions calling functions, so a loop fails instead of exhausting the silo.</summary>
+public static class InvocationLimits
+{
+    public const int MaxDepth = 16;
+
+    /// <summary>Lambda's synchronous payload limit (6 MB), for requests and responses alike.</summary>
+    public const int MaxPayloadBytes = 6 * 1024 * 1024;
+}
