@@ -1,3 +1,4 @@
+using Fleet.Functions.Hosting;
 using Fleet.Gateways.Mqtt;
 using Fleet.Gateways.Outbound;
 using Fleet.Grains;
@@ -58,6 +59,7 @@ public static class FleetSiloExtensions
             : new StreamReadingTransport(sp.GetRequiredService<IClusterClient>()));
         builder.Services.AddSensorGrains(configuration);
         builder.Services.AddOutbound(configuration);
+        builder.Services.AddFunctions(configuration);
         builder.Services.AddMqttGateway(configuration);
         builder.AddFleetTelemetry();
         return builder;

@@ -34,6 +34,8 @@ public sealed class SiloProcess : IAsyncDisposable
             ["Silo__GatewayPort"] = FreePort().ToString(),
             ["Silo__ClusterId"] = "e2e-" + Guid.NewGuid().ToString("N")[..8],
             ["Storage__Path"] = Path.Combine(DataDirectory, "fleet.db"),
+            ["Functions__CodeCachePath"] = Path.Combine(DataDirectory, "functions", "code"),
+            ["Functions__TempPath"] = Path.Combine(DataDirectory, "functions", "tmp"),
             ["Sensors__CheckpointInterval"] = "00:00:01",
             ["Logging__LogLevel__Default"] = "Warning",
             ["Logging__LogLevel__Fleet"] = "Information",

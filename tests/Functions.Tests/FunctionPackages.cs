@@ -32,12 +32,18 @@ public static class FunctionPackages
         }
     }
 
+    // What an SDK-style project's ImplicitUsings give a function author.
+    private const string ImplicitUsings = "global using System; global using System.Collections.Generic; global using System.Linq; global using System.Threading; global using System.Threading.Tasks;";
+
     /// <summary>Compiles <paramref name="source"/> into an assembly named <paramref name="assemblyName"/>; extra references are other compiled images.</summary>
     public static byte[] Compile(string assemblyName, string source, params byte[][] references)
     {
         var compilation = CSharpCompilation.Create(
             assemblyName,
-            [CSharpSyntaxTree.ParseText(source, new CSharpParseOptions(LanguageVersion.Latest))],
+            [
+                CSharpSyntaxTree.ParseText(source, new CSharpParseOptions(LanguageVersion.Latest)),
+                CSharpSyntaxTree.ParseText(ImplicitUsings, new CSharpParseOptions(LanguageVersion.Latest)),
+            ],
             Framework.Value.Concat(references.Select(r => MetadataReference.CreateFromImage(r))),
             new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable));
         using var stream = new MemoryStream();

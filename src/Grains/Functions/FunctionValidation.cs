@@ -107,3 +107,7 @@ public static partial class FunctionValidation
         if (errors.Count > 0) throw new FunctionValidationException(errors);
     }
 }
+
+/// <summary>The request conflicts with the current state (for example deleting a version an alias points to).</summary>
+[GenerateSerializer]
+public sealed class FunctionConflictException(string message) : Exception(message);

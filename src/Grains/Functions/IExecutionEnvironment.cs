@@ -27,3 +27,12 @@ public interface IExecutionEnvironmentFactory
 {
     IExecutionEnvironment Create(ResolvedFunction function, string owner);
 }
+
+/// <summary>
+/// Invokes a function by <c>name</c>, <c>name:version</c> or <c>name:alias</c> in the silo's pool of stateless
+/// environments: direct invocation, asynchronous events and functions calling functions. A port, implemented by the runtimes.
+/// </summary>
+public interface IFunctionInvoker
+{
+    Task<InvocationResult> InvokeAsync(string function, InvocationRequest request, CancellationToken cancellationToken);
+}

@@ -59,6 +59,9 @@ public sealed record InvocationResult
     /// <summary>Set on a cold start: loading, constructing and initialising the function.</summary>
     [Id(6)] public double? InitDurationMs { get; init; }
 
+    /// <summary>The last lines the handler logged (Lambda's LogType=Tail), when asked for.</summary>
+    [Id(7)] public string? LogTail { get; init; }
+
     public bool Succeeded => Error is null;
 
     public static InvocationResult Failed(string requestId, InvocationErrorKind kind, string type, string message, string? function = null, string? version = null)

@@ -16,3 +16,22 @@ public sealed record LayerReference([property: Id(0)] string Name, [property: Id
 
     public override string ToString() => $"{Name}:{Version}";
 }
+
+/// <summary>Resolves <c>name:version</c> layer references to their code, in order.</summary>
+public static class LayerResolution
+{
+    public static async Task<IReadOnlyList<ResolvedLayer>> ResolveAsync(IGrainFactory grains, IReadOnlyList<string> layers)
+    {
+        var resolved = new ResolvedLayer[layers.Count];
+        for (var i = 0; i < layers.Count; i++)
+        {
+            if (!LayerReference.TryParse(layers[i], out var reference))
+                throw new FunctionValidationException($"layer '{layers[i]}' must be name:version");
+            var version = await grains.GetGrain<ILayerGrain>(reference.Name).GetVersion(reference.Version)
+                ?? throw new FunctionNotFoundException($"layer '{layers[i]}' does not exist");
+            resolved[i] = new ResolvedLayer(version.Name, version.Version, version.Code);
+        }
+
+        return resolved;
+    }
+}

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.DependencyInjection;
+using Fleet.Grains.Functions;
 using Fleet.Grains.Outbound;
 using Fleet.Grains.Pipeline;
 using Fleet.Grains.Readings;
@@ -30,6 +32,9 @@ public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserv
     private bool _dirty;
     private bool _checkpointScheduled;
     private bool _registered;
+    private BindingCache? _bindingCache;
+    private SensorFunctions? _functions;
+    private long _bindingVersion = -1;
 
     // Anomalies found by the current turn; turns of one grain never overlap, and the list is emptied in the turn.
     [ThreadStatic] private static List<Anomaly>? _found;
@@ -57,22 +62,29 @@ public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserv
         _activatedAt = _time.GetUtcNow().UtcDateTime;
         _pipeline = new SensorPipeline(SensorId, _state.State, _options, _time);
         _registered = _state.RecordExists;
+        _bindingCache = ServiceProvider.GetService<BindingCache>(); // absent where no function runtime is hosted
         return Task.CompletedTask;
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
-        => await CheckpointAsync(cancellationToken);
+    {
+        try
+        {
+            await CheckpointAsync(cancellationToken);
+        }
+        finally
+        {
+            // Reclaims the sensor's function environments and their scratch folders.
+            if (_functions is not null) await _functions.DisposeAsync();
+        }
+    }
 
     // --- stream consumer -------------------------------------------------------------------------
 
     public async Task OnSubscribed(IStreamSubscriptionHandleFactory handleFactory)
         => await handleFactory.Create<Reading>().ResumeAsync(this);
 
-    public Task OnNextAsync(Reading item, StreamSequenceToken? token = null)
-    {
-        Process(item);
-        return Task.CompletedTask;
-    }
+    public Task OnNextAsync(Reading item, StreamSequenceToken? token = null) => Ingest([item]);
 
     public Task OnCompletedAsync() => Task.CompletedTask;
 
@@ -82,12 +94,51 @@ public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserv
 
     public Task Ingest(Reading[] readings)
     {
+        var functions = BoundFunctions();
+        if (functions is not null) return IngestWithFunctionsAsync(readings, functions);
+        var found = _found ??= new List<Anomaly>();
         foreach (var reading in readings)
         {
-            Process(reading);
+            Process(reading, found);
+            found.Clear();
         }
 
         return Task.CompletedTask;
+    }
+
+    /// <summary>With functions bound: each accepted reading runs the bound chains, in order, before the next reading.</summary>
+    private async Task IngestWithFunctionsAsync(Reading[] readings, SensorFunctions functions)
+    {
+        var found = new List<Anomaly>();
+        foreach (var reading in readings)
+        {
+            if (Process(reading, found) == ReadingOutcome.Accepted) await functions.RunAsync(reading, found);
+            found.Clear();
+        }
+    }
+
+    /// <summary>The functions bound to this sensor now, or null when none are (the hot path's common case).</summary>
+    private SensorFunctions? BoundFunctions()
+    {
+        var cache = _bindingCache;
+        if (cache is null) return null;
+        var table = cache.Table;
+        if (table.Version != _bindingVersion)
+        {
+            _bindingVersion = table.Version;
+            var matching = cache.Matching(SensorId, table);
+            if (matching.Length > 0 && _functions is null)
+            {
+                var directory = ServiceProvider.GetService<IFunctionDirectory>();
+                var factory = ServiceProvider.GetService<IExecutionEnvironmentFactory>();
+                if (directory is null || factory is null) return null;
+                _functions = new SensorFunctions(SensorId, directory, factory, _time);
+            }
+
+            _functions?.Bind(matching);
+        }
+
+        return _functions is { Bindings.Length: > 0 } ? _functions : null;
     }
 
     public Task AddRejects(RejectCount[] rejects)
@@ -126,23 +177,19 @@ public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserv
 
     // --- internals -------------------------------------------------------------------------------
 
-    private void Process(Reading reading)
+    /// <summary>Runs the built-in steps on one reading; the anomalies it raised are left in <paramref name="found"/>.</summary>
+    private ReadingOutcome Process(Reading reading, List<Anomaly> found)
     {
-        var found = _found ??= new List<Anomaly>();
-        _pipeline.Process(reading, found); // every outcome (accepted, duplicate, late) changes the state
+        var outcome = _pipeline.Process(reading, found); // every outcome (accepted, duplicate, late) changes the state
         _metrics.RecordProcessed(reading.ReceivedAtUs, reading.TimestampMs, UnixTime.NowMicros());
-        if (found.Count > 0)
+        foreach (var anomaly in found)
         {
-            foreach (var anomaly in found)
-            {
-                _metrics.RecordAnomaly();
-                _outbound.Send(anomaly);
-            }
-
-            found.Clear();
+            _metrics.RecordAnomaly();
+            _outbound.Send(anomaly);
         }
 
         MarkChanged();
+        return outcome;
     }
 
     private void MarkChanged()
@@ -223,6 +270,7 @@ public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserv
             s.Last,
             metrics,
             s.RecentAnomalies.AsEnumerable().Reverse().ToArray(),
-            s.Config);
+            s.Config,
+            _functions?.View());
     }
 }

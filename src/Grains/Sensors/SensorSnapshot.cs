@@ -44,4 +44,5 @@ public sealed record SensorSnapshot(
     [property: Id(5)] LastReading? LastReading,
     [property: Id(6)] MetricSummary[] Metrics,
     [property: Id(7)] Anomaly[] RecentAnomalies,
-    [property: Id(8)] SensorConfig? Config);
+    [property: Id(8)] SensorConfig? Config,
+    [property: Id(9)] SensorFunctionsView? Functions = null);

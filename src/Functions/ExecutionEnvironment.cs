@@ -1,0 +1,204 @@
+using System.Diagnostics;
+using Fleet.Grains.Functions;
+using Microsoft.Extensions.Logging;
+
+namespace Fleet.Functions.Hosting;
+
+/// <summary>
+/// One warm execution environment of one function version. The first invocation is the cold start: the
+/// code is unpacked (once per silo), loaded and constructed, and its duration reported as
+/// <see cref="InvocationResult.InitDurationMs"/>. Later invocations reuse the instance. A timeout cancels the
+/// token; a handler that ignores it is abandoned, the invocation reported as timed out and the
+/// environment marked broken so its owner replaces it. The scratch folder goes when the environment does.
+/// </summary>
+public sealed class ExecutionEnvironment : IExecutionEnvironment
+{
+    private readonly IFunctionRuntime _runtime;
+    private readonly CodeCache _code;
+    private readonly IFunctionInvoker? _invoker;
+    private readonly FunctionsOptions _options;
+    private readonly ILogger _logger;
+    private readonly string _tempDirectory;
+    private IFunctionInstance? _instance;
+    private int _busy;
+    private bool _disposed;
+
+    public ExecutionEnvironment(ResolvedFunction function, string owner, IFunctionRuntime runtime, CodeCache code, IFunctionInvoker? invoker, FunctionsOptions options, ILogger logger)
+    {
+        Function = function;
+        _runtime = runtime;
+        _code = code;
+        _invoker = invoker;
+        _options = options;
+        _logger = logger;
+        var safeOwner = string.Concat(owner.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' ? c : '_'));
+        _tempDirectory = Path.GetFullPath(Path.Combine(options.TempPath, $"{safeOwner}-{function.Name}-{Guid.NewGuid():n}"));
+    }
+
+    public ResolvedFunction Function { get; }
+
+    public bool IsWarm => _instance is not null;
+
+    public bool IsBroken { get; private set; }
+
+    public string TempDirectory => _tempDirectory;
+
+    public DateTime LastUsedUtc { get; private set; } = DateTime.UtcNow;
+
+    public async Task<InvocationResult> InvokeAsync(InvocationRequest request)
+    {
+        if (Interlocked.Exchange(ref _busy, 1) == 1)
+            throw new InvalidOperationException("an execution environment serves one invocation at a time");
+        try
+        {
+            return await InvokeCoreAsync(request);
+        }
+        finally
+        {
+            LastUsedUtc = DateTime.UtcNow;
+            Volatile.Write(ref _busy, 0);
+        }
+    }
+
+    private async Task<InvocationResult> InvokeCoreAsync(InvocationRequest request)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var config = Function.Configuration;
+        if (IsBroken)
+            return Fail(request, InvocationErrorKind.Unhandled, "Runtime.EnvironmentBroken", "this environment was recycled; invoke again");
+        if (request.PayloadJson.Length > InvocationLimits.MaxPayloadBytes)
+            return Fail(request, InvocationErrorKind.InvalidRequest, "RequestTooLarge", $"the payload exceeds {InvocationLimits.MaxPayloadBytes} bytes");
+
+        var (failure, initMs) = await EnsureStartedAsync(request);
+        if (failure is not null) return failure;
+
+        var logger = new FunctionLogger(_logger, request.RequestId, Function.Name, Function.Version, _options.LogTailBytes);
+        var begun = Stopwatch.GetTimestamp();
+        var deadline = DateTime.UtcNow + config.Timeout;
+        using var cts = new CancellationTokenSource(config.Timeout);
+        var context = new FunctionContext(Function, request, deadline, cts.Token, logger, _tempDirectory, _invoker);
+        var instance = _instance!;
+        // On the thread pool: a handler that blocks must not hold the caller (a grain's turn, a request thread).
+        var run = Task.Run(() => instance.InvokeAsync(request.PayloadJson, context));
+        InvocationResult result;
+        try
+        {
+            var payload = await run.WaitAsync(config.Timeout);
+            result = payload.Length > InvocationLimits.MaxPayloadBytes
+                ? Fail(request, InvocationErrorKind.Unhandled, "Function.ResponseSizeTooLarge", $"the response exceeds {InvocationLimits.MaxPayloadBytes} bytes")
+                : Succeed(request, payload);
+        }
+        catch (Exception ex) when (ex is TimeoutException or OperationCanceledException && (cts.IsCancellationRequested || DateTime.UtcNow >= deadline))
+        {
+            cts.Cancel();
+            IsBroken = true; // an abandoned handler may still be running: never reuse this instance
+            result = Fail(request, InvocationErrorKind.Timeout, "Timeout", $"Task timed out after {config.TimeoutSeconds:0.00} seconds");
+        }
+        catch (FunctionMemoryLimitException ex)
+        {
+            IsBroken = true;
+            result = Fail(request, InvocationErrorKind.MemoryLimitExceeded, "MemoryLimitExceeded", ex.Message);
+        }
+        catch (FunctionErrorException ex)
+        {
+            result = Fail(request, InvocationErrorKind.Unhandled, ex.ErrorType, ex.Message);
+        }
+        catch (OutOfMemoryException ex)
+        {
+            IsBroken = true;
+            result = Fail(request, InvocationErrorKind.MemoryLimitExceeded, "MemoryLimitExceeded", ex.Message);
+        }
+        catch (Exception ex)
+        {
+            result = Fail(request, InvocationErrorKind.Unhandled, ex.GetType().FullName ?? ex.GetType().Name, ex.Message);
+        }
+
+        if (IsBroken && !run.IsCompleted)
+        {
+            _ = run.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default); // observe the abandoned handler's fault
+        }
+
+        return result with
+        {
+            DurationMs = Stopwatch.GetElapsedTime(begun).TotalMilliseconds,
+            InitDurationMs = initMs,
+            LogTail = logger.Tail is { Length: > 0 } tail ? tail : null,
+        };
+    }
+
+    /// <summary>Runs only the cold start (load, construct): how a deploy proves a package before it serves. Null when it succeeded.</summary>
+    public async Task<InvocationError?> PrepareAsync()
+    {
+        var (failure, _) = await EnsureStartedAsync(new InvocationRequest("prepare", "null", null));
+        return failure?.Error;
+    }
+
+    private async Task<(InvocationResult? Failure, double? InitMs)> EnsureStartedAsync(InvocationRequest request)
+    {
+        if (_instance is not null) return (null, null);
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            _instance = await StartAsync();
+            return (null, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        }
+        catch (Exception ex)
+        {
+            IsBroken = true;
+            var failed = ex switch
+            {
+                FunctionLoadException load => Fail(request, InvocationErrorKind.InvalidPackage, load.ErrorType, load.Message),
+                FunctionInitException init => Fail(request, InvocationErrorKind.Unhandled, init.ErrorType, init.InnerException?.Message ?? init.Message),
+                FunctionMemoryLimitException mem => Fail(request, InvocationErrorKind.MemoryLimitExceeded, "MemoryLimitExceeded", mem.Message),
+                TimeoutException or OperationCanceledException => Fail(request, InvocationErrorKind.Timeout, "Runtime.InitTimeout", $"the cold start took longer than {_options.InitTimeout.TotalSeconds:0.#} s"),
+                FunctionValidationException bad => Fail(request, InvocationErrorKind.InvalidPackage, "Runtime.InvalidPackage", bad.Message),
+                _ => Fail(request, InvocationErrorKind.Unhandled, ex.GetType().FullName ?? ex.GetType().Name, ex.Message),
+            };
+            _logger.LogWarning("Cold start of {Function}:{Version} failed: {ErrorType} {Message}", Function.Name, Function.Version, failed.Error!.Type, failed.Error.Message);
+            return (failed with { InitDurationMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds }, null);
+        }
+    }
+
+    private async Task<IFunctionInstance> StartAsync()
+    {
+        Directory.CreateDirectory(_tempDirectory);
+        using var cts = new CancellationTokenSource(_options.InitTimeout);
+        var code = await _code.GetAsync(Function, _tempDirectory, cts.Token);
+        // The runtime may run the function's constructor: on the thread pool, bounded by the init timeout.
+        return await Task.Run(() => _runtime.StartAsync(code, cts.Token), cts.Token).WaitAsync(_options.InitTimeout);
+    }
+
+    private InvocationResult Succeed(InvocationRequest request, string payload)
+        => new() { RequestId = request.RequestId, FunctionName = Function.Name, ExecutedVersion = Function.Version, PayloadJson = payload };
+
+    private InvocationResult Fail(InvocationRequest request, InvocationErrorKind kind, string type, string message)
+        => InvocationResult.Failed(request.RequestId, kind, type, message, Function.Name, Function.Version);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        var instance = _instance;
+        _instance = null;
+        if (instance is not null)
+        {
+            try
+            {
+                await instance.DisposeAsync();
+            }
+            catch (Exception ex)
+            {
+                _logger.LogWarning(ex, "Disposing an environment of {Function}:{Version} failed", Function.Name, Function.Version);
+            }
+        }
+
+        try
+        {
+            if (Directory.Exists(_tempDirectory)) Directory.Delete(_tempDirectory, recursive: true);
+        }
+        catch (IOException ex)
+        {
+            _logger.LogWarning(ex, "Could not remove the scratch folder {Folder}", _tempDirectory);
+        }
+    }
+}

@@ -1,0 +1,368 @@
+using System.Text;
+using System.Text.Json;
+using Fleet.Functions.Hosting;
+using Fleet.Grains.Functions;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Routing;
+
+namespace Fleet.Gateways.Http;
+
+/// <summary>
+/// Functions over HTTP, in Lambda's words: create/update a function with its configuration and zip,
+/// publish versions, point aliases (optionally weighted), publish layers, and invoke synchronously or
+/// asynchronously by name, version or alias.
+/// </summary>
+public static class FunctionsApi
+{
+    public const string InvocationTypeHeader = "X-Invocation-Type";
+    public const string LogTypeHeader = "X-Log-Type";
+    public const string FunctionErrorHeader = "X-Function-Error";
+    public const string ExecutedVersionHeader = "X-Executed-Version";
+    public const string RequestIdHeader = "X-Request-Id";
+    public const string LogResultHeader = "X-Log-Result";
+
+    public static IEndpointRouteBuilder MapFunctionsApi(this IEndpointRouteBuilder app)
+    {
+        var functions = app.MapGroup("/functions").AddEndpointFilter(MapErrors);
+        functions.MapGet("/", ListFunctions);
+        functions.MapPut("/{name}", PutFunction);
+        functions.MapPut("/{name}/code", PutCode);
+        functions.MapGet("/{name}", GetFunction);
+        functions.MapDelete("/{name}", DeleteFunction);
+        functions.MapPost("/{name}/versions", PublishVersion);
+        functions.MapGet("/{name}/versions", ListVersions);
+        functions.MapPut("/{name}/aliases/{alias}", PutAlias);
+        functions.MapGet("/{name}/aliases", ListAliases);
+        functions.MapDelete("/{name}/aliases/{alias}", DeleteAlias);
+        functions.MapPost("/{name}/invocations", Invoke);
+        app.MapGet("/invocations/{requestId}", GetInvocation);
+
+        var bindings = app.MapGroup("/bindings").AddEndpointFilter(MapErrors);
+        bindings.MapGet("/", async (IGrainFactory grains) => TypedResults.Ok((await grains.GetGrain<IFunctionBindingsGrain>(0).Get()).Bindings));
+        bindings.MapPut("/{name}", PutBinding);
+        bindings.MapDelete("/{name}", DeleteBinding);
+
+        var layers = app.MapGroup("/layers").AddEndpointFilter(MapErrors);
+        layers.MapGet("/", ListLayers);
+        layers.MapPost("/{name}/versions", PublishLayer);
+        layers.MapGet("/{name}/versions", ListLayerVersions);
+        layers.MapDelete("/{name}/versions/{version:int}", DeleteLayerVersion);
+        return app;
+    }
+
+    /// <summary>A function as the user writes it (Lambda's field names); <c>zipFile</c> is the package, base64.</summary>
+    public sealed record FunctionRequest(
+        string Runtime,
+        string Handler,
+        int? Timeout,
+        int? MemorySize,
+        Dictionary<string, string>? Environment,
+        string[]? Layers,
+        string? Description,
+        string? Isolation,
+        int? ReservedConcurrency,
+        string? ZipFile);
+
+    public sealed record FunctionView(
+        string Name,
+        string Runtime,
+        string Handler,
+        int Timeout,
+        int MemorySize,
+        IReadOnlyDictionary<string, string> Environment,
+        IReadOnlyList<string> Layers,
+        string? Description,
+        string Isolation,
+        int? ReservedConcurrency,
+        string CodeSha256,
+        long CodeSize,
+        string RevisionId,
+        DateTime LastModified,
+        IReadOnlyList<VersionView> Versions,
+        IReadOnlyList<FunctionAlias> Aliases,
+        FunctionStatsView? Stats);
+
+    public sealed record VersionView(string Version, string CodeSha256, string? Description, DateTime Published, string Handler, int Timeout, int MemorySize);
+
+    public sealed record PublishRequest(string? Description);
+
+    public sealed record AliasBody(string FunctionVersion, string? Description, RoutingConfig? RoutingConfig);
+
+    public sealed record RoutingConfig(Dictionary<string, double>? AdditionalVersionWeights);
+
+    public sealed record InvocationErrorView(string ErrorKind, string ErrorType, string ErrorMessage, string RequestId);
+
+    public sealed record AcceptedView(string RequestId, string Status);
+
+    public sealed record LayerView(string Name, int Version, string CodeSha256, long CodeSize, string? Description, IReadOnlyList<string> CompatibleRuntimes, DateTime Created);
+
+    private static async ValueTask<object?> MapErrors(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        try
+        {
+            return await next(context);
+        }
+        catch (FunctionValidationException ex)
+        {
+            return TypedResults.BadRequest(new FleetApi.ErrorView("invalid_request", ex.Message));
+        }
+        catch (FunctionNotFoundException ex)
+        {
+            return TypedResults.NotFound(new FleetApi.ErrorView("not_found", ex.Message));
+        }
+        catch (FunctionConflictException ex)
+        {
+            return TypedResults.Conflict(new FleetApi.ErrorView("conflict", ex.Message));
+        }
+        catch (FunctionDeployException ex)
+        {
+            return TypedResults.BadRequest(new FleetApi.ErrorView(ex.Error.Type, ex.Error.Message));
+        }
+    }
+
+    private static async Task<Ok<FunctionView[]>> ListFunctions(IGrainFactory grains, FunctionMetrics metrics)
+    {
+        var names = await grains.GetGrain<IFunctionCatalogGrain>(0).Functions();
+        var views = new List<FunctionView>(names.Length);
+        foreach (var name in names)
+        {
+            if (await grains.GetGrain<IFunctionGrain>(name).Get() is { } d) views.Add(View(d, metrics));
+        }
+
+        return TypedResults.Ok(views.ToArray());
+    }
+
+    private static async Task<IResult> PutFunction(string name, FunctionRequest body, FunctionDeployer deployer, IGrainFactory grains, FunctionMetrics metrics)
+    {
+        byte[]? zip = null;
+        if (body.ZipFile is { } base64)
+        {
+            try
+            {
+                zip = Convert.FromBase64String(base64);
+            }
+            catch (FormatException)
+            {
+                throw new FunctionValidationException("zipFile must be the package's bytes in base64");
+            }
+        }
+
+        var existed = await grains.GetGrain<IFunctionGrain>(name).Get() is not null;
+        var config = new FunctionConfiguration
+        {
+            Name = name,
+            Runtime = body.Runtime ?? "",
+            Handler = body.Handler ?? "",
+            TimeoutSeconds = body.Timeout ?? FunctionConfiguration.DefaultTimeoutSeconds,
+            MemoryMb = body.MemorySize ?? FunctionConfiguration.DefaultMemoryMb,
+            Environment = body.Environment ?? new Dictionary<string, string>(),
+            Layers = body.Layers ?? [],
+            Description = body.Description,
+            Isolation = body.Isolation ?? FunctionIsolation.InProcess,
+            ReservedConcurrency = body.ReservedConcurrency,
+        };
+        var view = View(await deployer.DeployAsync(config, zip), metrics);
+        return existed ? TypedResults.Ok(view) : TypedResults.Created($"/functions/{name}", view);
+    }
+
+    private static async Task<Results<Ok<FunctionView>, NotFound<FleetApi.ErrorView>>> PutCode(string name, HttpRequest request, FunctionDeployer deployer, IGrainFactory grains, FunctionMetrics metrics)
+    {
+        var current = await grains.GetGrain<IFunctionGrain>(name).Get();
+        if (current is null) return TypedResults.NotFound(new FleetApi.ErrorView("not_found", $"function '{name}' does not exist: create it with PUT /functions/{name}"));
+        var zip = await ReadBodyAsync(request);
+        return TypedResults.Ok(View(await deployer.DeployAsync(current.Configuration, zip), metrics));
+    }
+
+    private static async Task<Results<Ok<FunctionView>, NotFound<FleetApi.ErrorView>>> GetFunction(string name, IGrainFactory grains, FunctionMetrics metrics)
+        => await grains.GetGrain<IFunctionGrain>(name).Get() is { } d
+            ? TypedResults.Ok(View(d, metrics))
+            : TypedResults.NotFound(new FleetApi.ErrorView("not_found", $"function '{name}' does not exist"));
+
+    private static async Task<NoContent> DeleteFunction(string name, string? qualifier, IGrainFactory grains, FunctionResolver resolver)
+    {
+        await grains.GetGrain<IFunctionGrain>(name).Delete(qualifier);
+        resolver.Invalidate(name);
+        return TypedResults.NoContent();
+    }
+
+    private static async Task<Created<VersionView>> PublishVersion(string name, PublishRequest? body, IGrainFactory grains, FunctionResolver resolver)
+    {
+        var v = await grains.GetGrain<IFunctionGrain>(name).PublishVersion(body?.Description);
+        resolver.Invalidate(name);
+        return TypedResults.Created($"/functions/{name}:{v.Version}", VersionOf(v));
+    }
+
+    private static async Task<Results<Ok<VersionView[]>, NotFound<FleetApi.ErrorView>>> ListVersions(string name, IGrainFactory grains)
+    {
+        if (await grains.GetGrain<IFunctionGrain>(name).Get() is not { } d) return TypedResults.NotFound(new FleetApi.ErrorView("not_found", $"function '{name}' does not exist"));
+        return TypedResults.Ok(Versions(d).ToArray());
+    }
+
+    private static async Task<Ok<FunctionAlias>> PutAlias(string name, string alias, AliasBody body, IGrainFactory grains, FunctionResolver resolver)
+    {
+        var result = await grains.GetGrain<IFunctionGrain>(name).PutAlias(alias, new AliasRequest(body.FunctionVersion ?? "", body.Description, body.RoutingConfig?.AdditionalVersionWeights));
+        resolver.Invalidate(name);
+        return TypedResults.Ok(result);
+    }
+
+    private static async Task<Results<Ok<IReadOnlyList<FunctionAlias>>, NotFound<FleetApi.ErrorView>>> ListAliases(string name, IGrainFactory grains)
+        => await grains.GetGrain<IFunctionGrain>(name).Get() is { } d
+            ? TypedResults.Ok(d.Aliases)
+            : TypedResults.NotFound(new FleetApi.ErrorView("not_found", $"function '{name}' does not exist"));
+
+    private static async Task<NoContent> DeleteAlias(string name, string alias, IGrainFactory grains, FunctionResolver resolver)
+    {
+        await grains.GetGrain<IFunctionGrain>(name).DeleteAlias(alias);
+        resolver.Invalidate(name);
+        return TypedResults.NoContent();
+    }
+
+    /// <summary>
+    /// Lambda's Invoke: <c>RequestResponse</c> (default) answers with the result, or with the error and an
+    /// <c>X-Function-Error</c> header; <c>Event</c> stores the event and answers 202 with its request id;
+    /// <c>DryRun</c> only checks that the function resolves and the caller may invoke it.
+    /// </summary>
+    private static async Task<IResult> Invoke(string name, string? qualifier, HttpRequest request, FunctionPool pool, FunctionResolver resolver, IGrainFactory grains)
+    {
+        var function = qualifier is null ? name : $"{name}:{qualifier}";
+        var payload = await ReadBodyAsync(request, InvocationLimits.MaxPayloadBytes);
+        var json = payload.Length == 0 ? "{}" : Encoding.UTF8.GetString(payload);
+        if (!IsJson(json))
+            return TypedResults.BadRequest(new FleetApi.ErrorView("InvalidRequestContentException", "the payload must be JSON"));
+        var type = request.Headers[InvocationTypeHeader].ToString();
+        var requestId = Guid.NewGuid().ToString();
+        switch (type)
+        {
+            case "" or "RequestResponse":
+                break;
+            case "Event":
+                var (resolved, _, missing) = await resolver.ResolveAsync(function);
+                if (resolved is null) return TypedResults.NotFound(new InvocationErrorView(nameof(InvocationErrorKind.NotFound), "ResourceNotFoundException", missing!, requestId));
+                var record = await grains.GetGrain<IInvocationRecordGrain>(requestId).Accept(function, json);
+                return TypedResults.Accepted($"/invocations/{requestId}", new AcceptedView(record.RequestId, record.Status.ToString()));
+            case "DryRun":
+                var (dry, _, why) = await resolver.ResolveAsync(function);
+                return dry is null
+                    ? TypedResults.NotFound(new InvocationErrorView(nameof(InvocationErrorKind.NotFound), "ResourceNotFoundException", why!, requestId))
+                    : TypedResults.NoContent();
+            default:
+                return TypedResults.BadRequest(new FleetApi.ErrorView("InvalidParameterValueException", $"{InvocationTypeHeader} must be RequestResponse, Event or DryRun"));
+        }
+
+        var result = await pool.InvokeAsync(function, new InvocationRequest(requestId, json, null), request.HttpContext.RequestAborted);
+        return Respond(result, request.HttpContext.Response, request.Headers[LogTypeHeader] == "Tail");
+    }
+
+    /// <summary>Writes one invocation's outcome the way Lambda's Invoke does.</summary>
+    public static IResult Respond(InvocationResult result, HttpResponse response, bool tail)
+    {
+        response.Headers[RequestIdHeader] = result.RequestId;
+        if (result.ExecutedVersion is { } version) response.Headers[ExecutedVersionHeader] = version;
+        if (tail && result.LogTail is { } log) response.Headers[LogResultHeader] = Convert.ToBase64String(Encoding.UTF8.GetBytes(log));
+        if (result.Error is not { } error) return TypedResults.Text(result.PayloadJson ?? "null", "application/json", Encoding.UTF8, StatusCodes.Status200OK);
+        var view = new InvocationErrorView(error.Kind.ToString(), error.Type, error.Message, result.RequestId);
+        switch (error.Kind)
+        {
+            case InvocationErrorKind.NotFound:
+                return TypedResults.NotFound(view);
+            case InvocationErrorKind.Throttled:
+                return TypedResults.Json(view, statusCode: StatusCodes.Status429TooManyRequests);
+            case InvocationErrorKind.InvalidRequest:
+                return TypedResults.BadRequest(view);
+            case InvocationErrorKind.InvalidPackage:
+                return TypedResults.Json(view, statusCode: StatusCodes.Status502BadGateway);
+            default:
+                // The function failed (Timeout, MemoryLimitExceeded, Unhandled): 200 with the error, as Lambda answers.
+                response.Headers[FunctionErrorHeader] = error.Kind.ToString();
+                return TypedResults.Ok(view);
+        }
+    }
+
+    private static async Task<Results<Ok<InvocationRecord>, NotFound<FleetApi.ErrorView>>> GetInvocation(string requestId, IGrainFactory grains)
+        => await grains.GetGrain<IInvocationRecordGrain>(requestId).Get() is { } record
+            ? TypedResults.Ok(record)
+            : TypedResults.NotFound(new FleetApi.ErrorView("not_found", $"no asynchronous invocation '{requestId}'"));
+
+    private static async Task<Created<LayerView>> PublishLayer(string name, HttpRequest request, string? description, string? compatibleRuntimes, FunctionDeployer deployer)
+    {
+        var zip = await ReadBodyAsync(request);
+        var runtimes = (compatibleRuntimes ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var layer = await deployer.PublishLayerAsync(name, zip, description, runtimes);
+        return TypedResults.Created($"/layers/{name}/versions/{layer.Version}", LayerOf(layer));
+    }
+
+    public sealed record BindingBody(string TopicFilter, string[] Functions, string? Description, bool? Enabled);
+
+    private static async Task<Ok<FunctionBinding>> PutBinding(string name, BindingBody body, IGrainFactory grains, BindingCache cache)
+    {
+        var binding = new FunctionBinding
+        {
+            Name = name, TopicFilter = body.TopicFilter ?? "", Functions = body.Functions ?? [], Description = body.Description, Enabled = body.Enabled ?? true,
+        };
+        cache.Apply(await grains.GetGrain<IFunctionBindingsGrain>(0).Put(binding));
+        return TypedResults.Ok(binding);
+    }
+
+    private static async Task<NoContent> DeleteBinding(string name, IGrainFactory grains, BindingCache cache)
+    {
+        cache.Apply(await grains.GetGrain<IFunctionBindingsGrain>(0).Delete(name));
+        return TypedResults.NoContent();
+    }
+
+    private static async Task<Ok<string[]>> ListLayers(IGrainFactory grains) => TypedResults.Ok(await grains.GetGrain<IFunctionCatalogGrain>(0).Layers());
+
+    private static async Task<Ok<LayerView[]>> ListLayerVersions(string name, IGrainFactory grains)
+        => TypedResults.Ok((await grains.GetGrain<ILayerGrain>(name).List()).Select(LayerOf).ToArray());
+
+    private static async Task<NoContent> DeleteLayerVersion(string name, int version, IGrainFactory grains)
+    {
+        await grains.GetGrain<ILayerGrain>(name).DeleteVersion(version);
+        return TypedResults.NoContent();
+    }
+
+    private static async Task<byte[]> ReadBodyAsync(HttpRequest request, long? max = null)
+    {
+        var limit = max ?? (request.HttpContext.RequestServices.GetService(typeof(Microsoft.Extensions.Options.IOptions<FunctionsOptions>)) is Microsoft.Extensions.Options.IOptions<FunctionsOptions> o
+            ? o.Value.MaxPackageBytes
+            : 50L * 1024 * 1024);
+        if (request.ContentLength > limit)
+            throw new FunctionValidationException($"the body is {request.ContentLength:N0} bytes; at most {limit:N0} are allowed");
+        using var buffer = new MemoryStream();
+        await request.Body.CopyToAsync(buffer);
+        if (buffer.Length > limit)
+            throw new FunctionValidationException($"the body is over {limit:N0} bytes");
+        return buffer.ToArray();
+    }
+
+    private static bool IsJson(string text)
+    {
+        try
+        {
+            using var _ = JsonDocument.Parse(text);
+            return true;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+
+    private static FunctionView View(FunctionDefinition d, FunctionMetrics metrics)
+    {
+        var c = d.Configuration;
+        return new FunctionView(
+            d.Name, c.Runtime, c.Handler, c.TimeoutSeconds, c.MemoryMb, c.Environment, c.Layers, c.Description, c.Isolation, c.ReservedConcurrency,
+            d.Code.Sha256, d.Code.Size, d.RevisionId, d.LastModifiedUtc, Versions(d).ToArray(), d.Aliases,
+            metrics.All.TryGetValue(d.Name, out var stats) ? stats.View() : null);
+    }
+
+    private static IEnumerable<VersionView> Versions(FunctionDefinition d)
+        => d.Versions.Select(VersionOf).Prepend(new VersionView(FunctionDefinition.Latest, d.Code.Sha256, d.Configuration.Description, d.LastModifiedUtc, d.Configuration.Handler, d.Configuration.TimeoutSeconds, d.Configuration.MemoryMb));
+
+    private static VersionView VersionOf(FunctionVersion v)
+        => new(v.Version.ToString(), v.Code.Sha256, v.Description, v.PublishedUtc, v.Configuration.Handler, v.Configuration.TimeoutSeconds, v.Configuration.MemoryMb);
+
+    private static LayerView LayerOf(LayerVersion l) => new(l.Name, l.Version, l.Code.Sha256, l.Code.Size, l.Description, l.CompatibleRuntimes, l.CreatedUtc);
+}

@@ -1,0 +1,19 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Fleet.Grains.Functions;
+
+/// <summary>Asynchronous invocation (<c>X-Invocation-Type: Event</c>), section <c>Functions:Async</c>.</summary>
+public sealed class AsyncInvocationOptions
+{
+    public const string Section = "Functions:Async";
+
+    /// <summary>Retries after a function error (Lambda's default and maximum: 2).</summary>
+    [Range(0, 2)]
+    public int MaxRetries { get; set; } = 2;
+
+    /// <summary>The wait before the first retry; the second waits twice as long (Lambda: 1 minute, then 2).</summary>
+    public TimeSpan RetryDelay { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>How long an outcome can be fetched after it was recorded.</summary>
+    public TimeSpan RetainOutcome { get; set; } = TimeSpan.FromHours(6);
+}

@@ -1,0 +1,101 @@
+namespace Fleet.Grains.Functions;
+
+/// <summary>An immutable published version (Lambda's <c>PublishVersion</c>).</summary>
+[GenerateSerializer, Immutable]
+public sealed record FunctionVersion(
+    [property: Id(0)] int Version,
+    [property: Id(1)] FunctionConfiguration Configuration,
+    [property: Id(2)] CodeReference Code,
+    [property: Id(3)] IReadOnlyList<ResolvedLayer> Layers,
+    [property: Id(4)] string RevisionId,
+    [property: Id(5)] string? Description,
+    [property: Id(6)] DateTime PublishedUtc);
+
+/// <summary>
+/// A name that points at a version, optionally sending a share of invocations to a second version
+/// (Lambda's alias routing configuration: one additional version, weight 0-1).
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record FunctionAlias(
+    [property: Id(0)] string Name,
+    [property: Id(1)] string FunctionVersion,
+    [property: Id(2)] string? Description,
+    [property: Id(3)] IReadOnlyDictionary<string, double>? AdditionalVersionWeights,
+    [property: Id(4)] string RevisionId);
+
+/// <summary>What a user asks an alias to be.</summary>
+[GenerateSerializer, Immutable]
+public sealed record AliasRequest(
+    [property: Id(0)] string FunctionVersion,
+    [property: Id(1)] string? Description = null,
+    [property: Id(2)] IReadOnlyDictionary<string, double>? AdditionalVersionWeights = null);
+
+/// <summary>A function with everything needed to resolve any qualifier: <c>$LATEST</c>, its versions and aliases.</summary>
+[GenerateSerializer, Immutable]
+public sealed record FunctionDefinition
+{
+    public const string Latest = "$LATEST";
+
+    [Id(0)] public required FunctionConfiguration Configuration { get; init; }
+
+    [Id(1)] public required CodeReference Code { get; init; }
+
+    [Id(2)] public required IReadOnlyList<ResolvedLayer> Layers { get; init; }
+
+    [Id(3)] public required string RevisionId { get; init; }
+
+    [Id(4)] public required DateTime LastModifiedUtc { get; init; }
+
+    [Id(5)] public IReadOnlyList<FunctionVersion> Versions { get; init; } = [];
+
+    [Id(6)] public IReadOnlyList<FunctionAlias> Aliases { get; init; } = [];
+
+    public string Name => Configuration.Name;
+
+    public ResolvedFunction ResolveLatest() => new()
+    {
+        Name = Name, Version = Latest, Configuration = Configuration, Code = Code, Layers = Layers, RevisionId = RevisionId,
+    };
+
+    public ResolvedFunction? ResolveVersion(string version)
+    {
+        if (version == Latest) return ResolveLatest();
+        if (!int.TryParse(version, System.Globalization.NumberStyles.None, null, out var number)) return null;
+        var v = Versions.FirstOrDefault(x => x.Version == number);
+        return v is null ? null : new ResolvedFunction
+        {
+            Name = Name, Version = version, Configuration = v.Configuration, Code = v.Code, Layers = v.Layers, RevisionId = v.RevisionId,
+        };
+    }
+
+    /// <summary>
+    /// Resolves <paramref name="qualifier"/> (null or <c>$LATEST</c>, a version number, an alias). For a weighted
+    /// alias, <paramref name="roll"/> in [0, 1) picks the version: below the additional weight, the additional one.
+    /// </summary>
+    public (ResolvedFunction Function, string? Alias)? Resolve(string? qualifier, double roll)
+    {
+        if (string.IsNullOrEmpty(qualifier)) return (ResolveLatest(), null);
+        if (qualifier == Latest || char.IsAsciiDigit(qualifier[0]))
+            return ResolveVersion(qualifier) is { } byVersion ? (byVersion, null) : null;
+        var alias = Aliases.FirstOrDefault(a => a.Name == qualifier);
+        if (alias is null) return null;
+        var version = alias.FunctionVersion;
+        if (alias.AdditionalVersionWeights is { Count: > 0 } weights)
+        {
+            var (extra, weight) = weights.First();
+            if (roll < weight) version = extra;
+        }
+
+        return ResolveVersion(version) is { } resolved ? (resolved, alias.Name) : null;
+    }
+}
+
+/// <summary>A published layer version (Lambda's <c>PublishLayerVersion</c>).</summary>
+[GenerateSerializer, Immutable]
+public sealed record LayerVersion(
+    [property: Id(0)] string Name,
+    [property: Id(1)] int Version,
+    [property: Id(2)] CodeReference Code,
+    [property: Id(3)] string? Description,
+    [property: Id(4)] IReadOnlyList<string> CompatibleRuntimes,
+    [property: Id(5)] DateTime CreatedUtc);

@@ -1,0 +1,7 @@
+namespace Fleet.Grains.Functions;
+
+/// <summary>Resolves <c>name[:version|:alias]</c> to the version that runs now (a port; cached by the runtimes).</summary>
+public interface IFunctionDirectory
+{
+    ValueTask<(ResolvedFunction? Function, string? Alias, string? Missing)> ResolveAsync(string function);
+}

@@ -1,0 +1,61 @@
+namespace Fleet.Grains.Functions;
+
+/// <summary>
+/// One function (keyed by name): its mutable <c>$LATEST</c>, its immutable versions and its aliases.
+/// Every change is written through: definitions are rare and must be on every silo after a restart.
+/// </summary>
+public interface IFunctionGrain : IGrainWithStringKey
+{
+    /// <summary>Creates the function or updates <c>$LATEST</c>; <paramref name="code"/> may be null on an update (configuration only).</summary>
+    Task<FunctionDefinition> Put(FunctionConfiguration configuration, CodeReference? code);
+
+    /// <summary>The definition, or null when the function does not exist.</summary>
+    Task<FunctionDefinition?> Get();
+
+    /// <summary>Publishes <c>$LATEST</c> as a new version, or returns the last version when nothing changed since (as Lambda does).</summary>
+    Task<FunctionVersion> PublishVersion(string? description);
+
+    Task<FunctionAlias> PutAlias(string name, AliasRequest request);
+
+    Task DeleteAlias(string name);
+
+    /// <summary>Deletes one version (not one an alias points to), or the whole function when <paramref name="version"/> is null.</summary>
+    Task Delete(string? version);
+}
+
+/// <summary>One layer (keyed by name) and its immutable versions.</summary>
+public interface ILayerGrain : IGrainWithStringKey
+{
+    Task<LayerVersion> Publish(CodeReference code, string? description, string[] compatibleRuntimes);
+
+    Task<LayerVersion?> GetVersion(int version);
+
+    Task<LayerVersion[]> List();
+
+    Task DeleteVersion(int version);
+}
+
+/// <summary>A package or layer zip, keyed by its SHA-256: stored once, shared by every version that uses it.</summary>
+public interface IFunctionCodeGrain : IGrainWithStringKey
+{
+    Task Put(byte[] zip);
+
+    /// <summary>The zip, or null when it was never stored.</summary>
+    Task<byte[]?> Get();
+}
+
+/// <summary>The names of every function and layer (key 0), for listing.</summary>
+public interface IFunctionCatalogGrain : IGrainWithIntegerKey
+{
+    Task AddFunction(string name);
+
+    Task RemoveFunction(string name);
+
+    Task<string[]> Functions();
+
+    Task AddLayer(string name);
+
+    Task RemoveLayer(string name);
+
+    Task<string[]> Layers();
+}

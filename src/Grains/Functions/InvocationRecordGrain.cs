@@ -1,0 +1,120 @@
+using Fleet.Grains.Storage;
+using Microsoft.Extensions.Options;
+
+namespace Fleet.Grains.Functions;
+
+public enum InvocationStatus
+{
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+/// <summary>An asynchronous invocation as its caller can fetch it.</summary>
+[GenerateSerializer, Immutable]
+public sealed record InvocationRecord
+{
+    [Id(0)] public required string RequestId { get; init; }
+
+    [Id(1)] public required string Function { get; init; }
+
+    [Id(2)] public required InvocationStatus Status { get; init; }
+
+    [Id(3)] public int Attempts { get; init; }
+
+    [Id(4)] public InvocationResult? Result { get; init; }
+
+    [Id(5)] public DateTime AcceptedUtc { get; init; }
+
+    [Id(6)] public DateTime? CompletedUtc { get; init; }
+}
+
+/// <summary>One asynchronous invocation (keyed by request id): accepted and stored, then run with Lambda's retries.</summary>
+public interface IInvocationRecordGrain : IGrainWithStringKey
+{
+    /// <summary>Stores the event and starts it; a second call with the same request id changes nothing.</summary>
+    Task<InvocationRecord> Accept(string function, string payloadJson);
+
+    Task<InvocationRecord?> Get();
+}
+
+[GenerateSerializer]
+public sealed class InvocationRecordState
+{
+    [Id(0)] public InvocationRecord? Record { get; set; }
+
+    [Id(1)] public string? PayloadJson { get; set; }
+}
+
+/// <summary>
+/// Accepts an event durably (the caller's 202 means it is stored), runs it in the silo's pool, and on a
+/// function error retries it <see cref="AsyncInvocationOptions.MaxRetries"/> times, waiting
+/// <see cref="AsyncInvocationOptions.RetryDelay"/> and then twice that, as Lambda does. Not-found and
+/// invalid requests are not retried.
+/// </summary>
+public sealed class InvocationRecordGrain(
+    [PersistentState("invocation", StorageNames.Default)] IPersistentState<InvocationRecordState> state,
+    IFunctionInvoker invoker,
+    IOptions<AsyncInvocationOptions> options,
+    TimeProvider time) : Grain, IInvocationRecordGrain
+{
+    private Task? _running;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        // Resume an event a previous activation accepted but did not finish.
+        if (state.State.Record is { Status: InvocationStatus.Queued or InvocationStatus.Running }) Start();
+        return Task.CompletedTask;
+    }
+
+    public async Task<InvocationRecord> Accept(string function, string payloadJson)
+    {
+        if (state.State.Record is { } existing) return existing;
+        state.State.Record = new InvocationRecord
+        {
+            RequestId = this.GetPrimaryKeyString(), Function = function, Status = InvocationStatus.Queued, AcceptedUtc = time.GetUtcNow().UtcDateTime,
+        };
+        state.State.PayloadJson = payloadJson;
+        await state.WriteStateAsync();
+        Start();
+        return state.State.Record;
+    }
+
+    public Task<InvocationRecord?> Get() => Task.FromResult(state.State.Record);
+
+    private void Start()
+    {
+        if (_running is { IsCompleted: false }) return;
+        DelayDeactivation(options.Value.RetryDelay * 3 + TimeSpan.FromMinutes(20));
+        _running = RunAsync();
+    }
+
+    private async Task RunAsync()
+    {
+        var o = options.Value;
+        var record = state.State.Record!;
+        var payload = state.State.PayloadJson ?? "null";
+        while (true)
+        {
+            record = record with { Status = InvocationStatus.Running, Attempts = record.Attempts + 1 };
+            state.State.Record = record;
+            var result = await invoker.InvokeAsync(record.Function, new InvocationRequest(record.RequestId, payload, null), CancellationToken.None);
+            var retryable = result.Error is { Kind: not (InvocationErrorKind.NotFound or InvocationErrorKind.InvalidRequest) };
+            if (!retryable || record.Attempts > o.MaxRetries)
+            {
+                state.State.Record = record with
+                {
+                    Status = result.Succeeded ? InvocationStatus.Succeeded : InvocationStatus.Failed,
+                    Result = result,
+                    CompletedUtc = time.GetUtcNow().UtcDateTime,
+                };
+                state.State.PayloadJson = null;
+                await state.WriteStateAsync();
+                return;
+            }
+
+            await Task.Delay(o.RetryDelay * record.Attempts, time);
+        }
+    }
+}

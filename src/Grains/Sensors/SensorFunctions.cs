@@ -1,0 +1,209 @@
+using System.Text;
+using System.Text.Json;
+using Fleet.Grains.Functions;
+using Fleet.Grains.Readings;
+
+namespace Fleet.Grains.Sensors;
+
+/// <summary>One binding's outcomes in one sensor's environment.</summary>
+[GenerateSerializer, Immutable]
+public sealed record BindingStatusView(
+    [property: Id(0)] string Binding,
+    [property: Id(1)] IReadOnlyList<string> Functions,
+    [property: Id(2)] long Runs,
+    [property: Id(3)] long Completed,
+    [property: Id(4)] long Filtered,
+    [property: Id(5)] long Errors,
+    [property: Id(6)] string? LastResult,
+    [property: Id(7)] InvocationError? LastError);
+
+/// <summary>A warm function instance in one sensor's environment.</summary>
+[GenerateSerializer, Immutable]
+public sealed record EnvironmentView(
+    [property: Id(0)] string Function,
+    [property: Id(1)] string Version,
+    [property: Id(2)] bool Warm,
+    [property: Id(3)] DateTime CreatedUtc,
+    [property: Id(4)] long Invocations,
+    [property: Id(5)] long ColdStarts,
+    [property: Id(6)] double LastInitMs,
+    [property: Id(7)] long Timeouts);
+
+[GenerateSerializer, Immutable]
+public sealed record SensorFunctionsView(
+    [property: Id(0)] BindingStatusView[] Bindings,
+    [property: Id(1)] EnvironmentView[] Environments);
+
+/// <summary>
+/// The functions bound to one sensor, hosted in its grain: each matching binding's chain runs on every
+/// accepted reading, in order, in warm environments that live as long as the grain (Lambda's warm reuse;
+/// their scratch folders go with the grain). A broken environment (timeout, memory limit) is replaced by a
+/// cold one on the next reading. Environments of versions no longer resolved are reclaimed after a minute.
+/// </summary>
+internal sealed class SensorFunctions(string sensorId, IFunctionDirectory directory, IExecutionEnvironmentFactory factory, TimeProvider time) : IAsyncDisposable
+{
+    private static readonly TimeSpan StaleAfter = TimeSpan.FromMinutes(1);
+
+    private readonly Dictionary<string, Hosted> _environments = new();
+    private readonly Dictionary<string, BindingStats> _stats = new();
+    private FunctionBinding[] _bindings = [];
+    private long _runs;
+
+    public FunctionBinding[] Bindings => _bindings;
+
+    public void Bind(FunctionBinding[] bindings) => _bindings = bindings;
+
+    /// <summary>Runs every bound chain on one accepted reading.</summary>
+    public async Task RunAsync(Reading reading, List<Anomaly> anomalies)
+    {
+        var evt = EventJson(reading, anomalies);
+        foreach (var binding in _bindings)
+        {
+            await RunChainAsync(binding, evt);
+        }
+
+        if (++_runs % 256 == 0) await ReclaimStaleAsync();
+    }
+
+    private async Task RunChainAsync(FunctionBinding binding, string payload)
+    {
+        if (!_stats.TryGetValue(binding.Name, out var stats)) _stats[binding.Name] = stats = new BindingStats();
+        stats.Runs++;
+        foreach (var function in binding.Functions)
+        {
+            var (resolved, alias, missing) = await directory.ResolveAsync(function);
+            if (resolved is null)
+            {
+                stats.Fail(new InvocationError(InvocationErrorKind.NotFound, "ResourceNotFoundException", missing!));
+                return;
+            }
+
+            if (!_environments.TryGetValue(resolved.Key, out var hosted))
+            {
+                hosted = new Hosted(factory.Create(resolved, sensorId), time.GetUtcNow().UtcDateTime);
+                _environments[resolved.Key] = hosted;
+            }
+
+            var result = await hosted.Environment.InvokeAsync(new InvocationRequest(Guid.NewGuid().ToString(), payload, alias));
+            hosted.Record(result, time.GetUtcNow().UtcDateTime);
+            if (hosted.Environment.IsBroken)
+            {
+                _environments.Remove(resolved.Key);
+                await hosted.Environment.DisposeAsync();
+            }
+
+            if (result.Error is { } error)
+            {
+                stats.Fail(error);
+                return;
+            }
+
+            if (result.PayloadJson is null or "null")
+            {
+                stats.Filtered++;
+                return;
+            }
+
+            payload = result.PayloadJson;
+        }
+
+        stats.Completed++;
+        stats.LastResult = payload;
+    }
+
+    /// <summary>The event a bound function receives: the reading, its topic and the anomalies it raised.</summary>
+    internal string EventJson(Reading reading, List<Anomaly> anomalies)
+    {
+        using var buffer = new MemoryStream(256);
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteString("sensorId", sensorId);
+            w.WriteString("topic", Topics.Telemetry(sensorId));
+            w.WriteNumber("timestamp", reading.TimestampMs);
+            if (reading.HasSeq) w.WriteNumber("seq", reading.Seq);
+            w.WriteStartObject("metrics");
+            foreach (var metric in reading.Metrics) w.WriteNumber(metric.Name, metric.Value);
+            w.WriteEndObject();
+            w.WriteStartArray("anomalies");
+            foreach (var a in anomalies)
+            {
+                w.WriteStartObject();
+                w.WriteString("metric", a.Metric);
+                w.WriteNumber("value", a.Value);
+                w.WriteNumber("score", a.Score);
+                w.WriteString("detector", a.Detector);
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+    }
+
+    public SensorFunctionsView View()
+        => new(
+            _bindings.Select(b => _stats.TryGetValue(b.Name, out var s)
+                ? new BindingStatusView(b.Name, b.Functions, s.Runs, s.Completed, s.Filtered, s.Errors, s.LastResult, s.LastError)
+                : new BindingStatusView(b.Name, b.Functions, 0, 0, 0, 0, null, null)).ToArray(),
+            _environments.Values.Select(h => new EnvironmentView(
+                h.Environment.Function.Name, h.Environment.Function.Version, h.Environment.IsWarm, h.CreatedUtc, h.Invocations, h.ColdStarts, h.LastInitMs, h.Timeouts)).ToArray());
+
+    private async Task ReclaimStaleAsync()
+    {
+        var cutoff = time.GetUtcNow().UtcDateTime - StaleAfter;
+        foreach (var (key, hosted) in _environments.Where(kv => kv.Value.LastUsedUtc < cutoff).ToArray())
+        {
+            _environments.Remove(key);
+            await hosted.Environment.DisposeAsync();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var hosted in _environments.Values) await hosted.Environment.DisposeAsync();
+        _environments.Clear();
+    }
+
+    private sealed class BindingStats
+    {
+        public long Runs;
+        public long Completed;
+        public long Filtered;
+        public long Errors;
+        public string? LastResult;
+        public InvocationError? LastError;
+
+        public void Fail(InvocationError error)
+        {
+            Errors++;
+            LastError = error;
+        }
+    }
+
+    private sealed class Hosted(IExecutionEnvironment environment, DateTime createdUtc)
+    {
+        public IExecutionEnvironment Environment { get; } = environment;
+        public DateTime CreatedUtc { get; } = createdUtc;
+        public DateTime LastUsedUtc { get; private set; } = createdUtc;
+        public long Invocations { get; private set; }
+        public long ColdStarts { get; private set; }
+        public long Timeouts { get; private set; }
+        public double LastInitMs { get; private set; }
+
+        public void Record(InvocationResult result, DateTime now)
+        {
+            LastUsedUtc = now;
+            Invocations++;
+            if (result.InitDurationMs is { } init)
+            {
+                ColdStarts++;
+                LastInitMs = init;
+            }
+
+            if (result.Error?.Kind == InvocationErrorKind.Timeout) Timeouts++;
+        }
+    }
+}

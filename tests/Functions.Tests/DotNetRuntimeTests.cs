@@ -1,0 +1,245 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Loader;
+using Fleet.Grains.Functions;
+
+namespace Fleet.Functions.Tests;
+
+/// <summary>The in-process .NET runtime through real execution environments: packages compiled with Roslyn and zipped.</summary>
+public sealed class DotNetRuntimeTests
+{
+    private const string CounterSource = """
+        using Fleet.Functions;
+        namespace Demo;
+        public sealed record Input(string Name);
+        public sealed record Output(string Greeting, int Calls, string Version, string RequestId, string Env, string Tmp);
+        public sealed class Greeter : IFunctionHandler<Input, Output>
+        {
+            private int _calls; // a Lambda global: kept between warm invocations
+            public Task<Output> HandleAsync(Input evt, IFunctionContext context)
+            {
+                _calls++;
+                context.Logger.Info($"hello {evt.Name}");
+                System.IO.File.WriteAllText(System.IO.Path.Combine(context.TempDirectory, "scratch.txt"), "x");
+                return Task.FromResult(new Output($"hello {evt.Name}", _calls, context.FunctionVersion, context.RequestId,
+                    context.Environment.TryGetValue("GREETING", out var g) ? g : "", context.TempDirectory));
+            }
+        }
+        """;
+
+    private static byte[] Package(string assembly, string source, params (string, byte[])[] extra)
+        => FunctionPackages.Zip([($"{assembly}.dll", FunctionPackages.Compile(assembly, source)), .. extra]);
+
+    [Fact]
+    public async Task Cold_start_then_warm_reuse_keeps_fields_and_the_scratch_folder_goes_with_the_environment()
+    {
+        var packages = new InMemoryPackages();
+        var function = packages.Function(Package("Demo", CounterSource), "Demo::Demo.Greeter::HandleAsync", environment: new Dictionary<string, string> { ["GREETING"] = "hi" });
+        var environment = packages.Factory().Create(function, "sensor-1");
+
+        var first = await environment.InvokeAsync(InMemoryPackages.Request("""{"name":"ada"}"""));
+        var second = await environment.InvokeAsync(InMemoryPackages.Request("""{"name":"bob"}"""));
+
+        Assert.True(first.Succeeded, first.Error?.Message);
+        Assert.NotNull(first.InitDurationMs);
+        Assert.Null(second.InitDurationMs);
+        Assert.Contains("\"calls\":1", first.PayloadJson);
+        Assert.Contains("\"calls\":2", second.PayloadJson);
+        Assert.Contains("\"greeting\":\"hello bob\"", second.PayloadJson);
+        Assert.Contains("\"env\":\"hi\"", second.PayloadJson);
+        Assert.Contains("\"version\":\"$LATEST\"", second.PayloadJson);
+        Assert.Contains("hello bob", second.LogTail);
+        var tmp = System.Text.Json.JsonDocument.Parse(second.PayloadJson!).RootElement.GetProperty("tmp").GetString()!;
+        Assert.True(File.Exists(Path.Combine(tmp, "scratch.txt")));
+
+        // A second environment is cold and starts over.
+        await using (var other = packages.Factory().Create(function, "sensor-2"))
+        {
+            var fresh = await other.InvokeAsync(InMemoryPackages.Request("""{"name":"eve"}"""));
+            Assert.Contains("\"calls\":1", fresh.PayloadJson);
+            Assert.NotNull(fresh.InitDurationMs);
+        }
+
+        await environment.DisposeAsync();
+        Assert.False(Directory.Exists(tmp));
+    }
+
+    [Fact]
+    public async Task Method_handlers_of_every_accepted_shape_serve()
+    {
+        var packages = new InMemoryPackages();
+        var zip = Package("Shapes", """
+            using Fleet.Functions;
+            namespace Shapes;
+            public class H
+            {
+                public static int Double(int x) => x * 2;
+                public async Task<string> Upper(string s, IFunctionContext c) { await Task.Yield(); return s.ToUpperInvariant(); }
+                public void Nothing(System.Text.Json.JsonElement e) { }
+                public ValueTask<int> Length(int[] xs) => ValueTask.FromResult(xs.Length);
+            }
+            """);
+        async Task<string?> Run(string handler, string json)
+        {
+            await using var env = packages.Factory().Create(packages.Function(zip, handler), "t");
+            var result = await env.InvokeAsync(InMemoryPackages.Request(json));
+            Assert.True(result.Succeeded, result.Error?.Message);
+            return result.PayloadJson;
+        }
+
+        Assert.Equal("42", await Run("Shapes::Shapes.H::Double", "21"));
+        Assert.Equal("\"ABC\"", await Run("Shapes::Shapes.H::Upper", "\"abc\""));
+        Assert.Equal("null", await Run("Shapes::Shapes.H::Nothing", "{}"));
+        Assert.Equal("3", await Run("Shapes::Shapes.H::Length", "[1,2,3]"));
+    }
+
+    [Fact]
+    public async Task A_handler_that_ignores_cancellation_is_abandoned_reported_as_timed_out_and_its_environment_recycled()
+    {
+        var packages = new InMemoryPackages();
+        var zip = Package("Stuck", """
+            namespace Stuck;
+            public class H { public int Handle(int x) { System.Threading.Thread.Sleep(10_000); return x; } }
+            """);
+        var environment = packages.Factory().Create(packages.Function(zip, "Stuck::Stuck.H::Handle", timeoutSeconds: 1), "t");
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var result = await environment.InvokeAsync(InMemoryPackages.Request("1"));
+        watch.Stop();
+
+        Assert.Equal(InvocationErrorKind.Timeout, result.Error?.Kind);
+        Assert.Contains("timed out after 1.00 seconds", result.Error!.Message);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"took {watch.Elapsed}");
+        Assert.True(environment.IsBroken);
+        await environment.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_handler_exception_is_reported_with_its_type_and_message_and_the_environment_stays_warm()
+    {
+        var packages = new InMemoryPackages();
+        var zip = Package("Thrower", """
+            namespace Thrower;
+            public class H { public int Handle(int x) => x < 0 ? throw new System.ArgumentOutOfRangeException(nameof(x), "must be positive") : x; }
+            """);
+        await using var environment = packages.Factory().Create(packages.Function(zip, "Thrower::Thrower.H::Handle"), "t");
+        var failed = await environment.InvokeAsync(InMemoryPackages.Request("-1"));
+        var ok = await environment.InvokeAsync(InMemoryPackages.Request("5"));
+
+        Assert.Equal(InvocationErrorKind.Unhandled, failed.Error?.Kind);
+        Assert.Equal("System.ArgumentOutOfRangeException", failed.Error!.Type);
+        Assert.Contains("must be positive", failed.Error.Message);
+        Assert.False(environment.IsBroken);
+        Assert.Equal("5", ok.PayloadJson);
+        Assert.Null(ok.InitDurationMs);
+    }
+
+    public static TheoryData<string, string, string, InvocationErrorKind, string> BadPackages => new()
+    {
+        { "no such assembly", "Nope::Bad.H::Handle", "namespace Bad; public class H { public int Handle(int x) => x; }", InvocationErrorKind.InvalidPackage, "Runtime.AssemblyNotFound" },
+        { "no such type", "Bad::Bad.Missing::Handle", "namespace Bad; public class H { public int Handle(int x) => x; }", InvocationErrorKind.InvalidPackage, "Runtime.HandlerNotFound" },
+        { "no such method", "Bad::Bad.H::Missing", "namespace Bad; public class H { public int Handle(int x) => x; }", InvocationErrorKind.InvalidPackage, "Runtime.HandlerNotFound" },
+        { "wrong signature", "Bad::Bad.H::Handle", "namespace Bad; public class H { public int Handle(int x, string y, int z) => x; }", InvocationErrorKind.InvalidPackage, "Runtime.InvalidSignature" },
+        { "second parameter not a context", "Bad::Bad.H::Handle", "namespace Bad; public class H { public int Handle(int x, string y) => x; }", InvocationErrorKind.InvalidPackage, "Runtime.InvalidSignature" },
+        { "no parameterless constructor", "Bad::Bad.H::Handle", "namespace Bad; public class H { public H(int a) { } public int Handle(int x) => x; }", InvocationErrorKind.InvalidPackage, "Runtime.InvalidSignature" },
+        { "constructor throws", "Bad::Bad.H::Handle", "namespace Bad; public class H { public H() => throw new System.InvalidOperationException(\"no config\"); public int Handle(int x) => x; }", InvocationErrorKind.Unhandled, "System.InvalidOperationException" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadPackages))]
+    public async Task A_package_that_cannot_serve_fails_its_cold_start_with_a_clear_error(string why, string handler, string source, InvocationErrorKind kind, string type)
+    {
+        var packages = new InMemoryPackages();
+        await using var environment = (Fleet.Functions.Hosting.ExecutionEnvironment)packages.Factory().Create(packages.Function(Package("Bad", source), handler), "t");
+        var error = await environment.PrepareAsync();
+
+        Assert.True(error is not null, why);
+        Assert.Equal(kind, error!.Kind);
+        Assert.Equal(type, error.Type);
+        Assert.True(environment.IsBroken);
+        Assert.Equal(0, packages.DotNet.LoadedVersions);
+    }
+
+    [Fact]
+    public async Task A_missing_dependency_is_named()
+    {
+        var packages = new InMemoryPackages();
+        var dependency = FunctionPackages.Compile("Helpers", "namespace Helpers; public static class Text { public static string Shout(string s) => s + \"!\"; }");
+        var app = FunctionPackages.Compile("App", "namespace App; public class H { private readonly string _x = Helpers.Text.Shout(\"a\"); public string Handle(string s) => Helpers.Text.Shout(s); }", dependency);
+        // The package holds App.dll but not Helpers.dll.
+        await using var environment = (Fleet.Functions.Hosting.ExecutionEnvironment)packages.Factory().Create(packages.Function(FunctionPackages.Zip(("App.dll", app)), "App::App.H::Handle"), "t");
+        var error = await environment.PrepareAsync();
+
+        Assert.Equal(InvocationErrorKind.InvalidPackage, error?.Kind);
+        Assert.Equal("Runtime.MissingDependency", error!.Type);
+        Assert.Contains("Helpers", error.Message);
+    }
+
+    [Fact]
+    public async Task Not_a_zip_is_refused()
+    {
+        var packages = new InMemoryPackages();
+        var function = packages.Function(FunctionPackages.Text("this is not a zip"), "A::B.C::D");
+        await using var environment = (Fleet.Functions.Hosting.ExecutionEnvironment)packages.Factory().Create(function, "t");
+        var error = await environment.PrepareAsync();
+
+        Assert.Equal(InvocationErrorKind.InvalidPackage, error?.Kind);
+        Assert.Contains("not a zip", error!.Message);
+    }
+
+    [Fact]
+    public async Task Layers_resolve_in_order_the_later_layer_wins_and_the_package_wins_over_every_layer()
+    {
+        var packages = new InMemoryPackages();
+        static byte[] SharedV(string version) => FunctionPackages.Compile("Shared", $"namespace Shared; public static class Info {{ public static string Version => \"{version}\"; }}");
+        var app = FunctionPackages.Compile("App", "namespace App; public class H { public string Handle(int x) => Shared.Info.Version; }", SharedV("compile"));
+        var layer1 = FunctionPackages.Zip(("dotnet/Shared.dll", SharedV("layer1")));
+        var layer2 = FunctionPackages.Zip(("dotnet/Shared.dll", SharedV("layer2")));
+
+        async Task<string?> Run(byte[] zip, params byte[][] layers)
+        {
+            await using var env = packages.Factory().Create(packages.Function(zip, "App::App.H::Handle", layers: layers), "t");
+            var result = await env.InvokeAsync(InMemoryPackages.Request("1"));
+            Assert.True(result.Succeeded, result.Error?.Message);
+            return result.PayloadJson;
+        }
+
+        var appOnly = FunctionPackages.Zip(("App.dll", app));
+        Assert.Equal("\"layer2\"", await Run(appOnly, layer1, layer2));
+        Assert.Equal("\"layer1\"", await Run(appOnly, layer2, layer1));
+        Assert.Equal("\"package\"", await Run(FunctionPackages.Zip(("App.dll", app), ("Shared.dll", SharedV("package"))), layer1, layer2));
+    }
+
+    [Fact]
+    public async Task A_version_no_longer_used_unloads_so_100_redeploys_do_not_grow_the_silo()
+    {
+        var packages = new InMemoryPackages();
+        var contextsBefore = AssemblyLoadContext.All.Count();
+        var weak = await DeployAndRun(packages, 100);
+
+        for (var i = 0; i < 10 && weak.Any(w => w.IsAlive); i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+
+        Assert.Equal(0, packages.DotNet.LoadedVersions);
+        Assert.Equal(0, weak.Count(w => w.IsAlive));
+        Assert.True(AssemblyLoadContext.All.Count() <= contextsBefore + 2, $"{AssemblyLoadContext.All.Count()} load contexts after 100 redeploys (before: {contextsBefore})");
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static async Task<List<WeakReference>> DeployAndRun(InMemoryPackages packages, int redeploys)
+    {
+        var weak = new List<WeakReference>();
+        for (var i = 0; i < redeploys; i++)
+        {
+            var zip = Package("Redeploy", $"namespace Redeploy; public class H {{ public int Handle(int x) => x + {i}; }}");
+            var environment = packages.Factory().Create(packages.Function(zip, "Redeploy::Redeploy.H::Handle"), "t");
+            var result = await environment.InvokeAsync(InMemoryPackages.Request("1"));
+            Assert.Equal((1 + i).ToString(), result.PayloadJson);
+            weak.Add(new WeakReference(AssemblyLoadContext.All.Last(c => c.Name?.StartsWith("fn:$LATEST") == true)));
+            await environment.DisposeAsync();
+        }
+
+        return weak;
+    }
+}
