@@ -264,7 +264,9 @@ public sealed class IsolatedDotNetRuntimeTests(ITestOutputHelper output)
         // Memory held by the instance itself (a field), so nothing is left to report with: the exit code tells.
         await using (var hog = await StartAsync(Code("Fn::Tests.FieldHog::Handle", memoryMb: 128)))
         {
-            await Assert.ThrowsAsync<FunctionMemoryLimitException>(() => hog.InvokeAsync("400", new TestFunctionContext(TimeSpan.FromSeconds(10))));
+            var held = await Assert.ThrowsAsync<FunctionMemoryLimitException>(() => hog.InvokeAsync("400", new TestFunctionContext(TimeSpan.FromSeconds(10))));
+            output.WriteLine($"memory held in a field: {held.Message}");
+            Assert.Contains("128 MB", held.Message);
         }
 
         // The host is unharmed and starts new environments.

@@ -449,3 +449,26 @@ public sealed class JavaScriptRuntimeTests
         await Assert.ThrowsAsync<ObjectDisposedException>(() => instance.InvokeAsync("{}", new TestFunctionContext()));
     }
 }
+
+public sealed class JavaScriptTimingProbe(Xunit.Abstractions.ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Probe()
+    {
+        var rt = new JavaScriptRuntime();
+        foreach (var src in new[] { "exports.handler = async (e) => { await new Promise((r) => setTimeout(r, 20)); return 1; };", "exports.handler = async (e) => { await null; return 1; };", "exports.handler = async (e) => { await new Promise((r) => setTimeout(r, 20)); return 1; };" })
+        {
+            var sw = Stopwatch.StartNew();
+            var code = new FunctionCode(TestFunctionContext.Resolved("javascript", "index.handler"), FunctionPackages.Extract(FunctionPackages.Zip(("index.js", FunctionPackages.Text(src)))), [], Path.GetTempPath());
+            await using var inst = await rt.StartAsync(code, CancellationToken.None);
+            var line = $"start {sw.ElapsedMilliseconds}";
+            for (var i = 0; i < 6; i++)
+            {
+                sw.Restart();
+                await inst.InvokeAsync("{}", new TestFunctionContext());
+                line += $" {sw.ElapsedMilliseconds}";
+            }
+            output.WriteLine(line);
+        }
+    }
+}

@@ -35,7 +35,7 @@ internal sealed class IsolatedFunctionInstance : IFunctionInstance
     private Operation? _current;
     private bool _exited;
     private int _exitCode;
-    private bool _killed;
+    private string? _killedBecause;
     private volatile bool _memoryLimitReported;
     private int _disposed;
 
@@ -119,7 +119,7 @@ internal sealed class IsolatedFunctionInstance : IFunctionInstance
             }
             catch (TimeoutException)
             {
-                await KillAsync();
+                await KillAsync("because it did not start in time");
                 throw new TimeoutException($"the function's worker did not start within {_options.StartTimeout.TotalSeconds:0.#} s");
             }
             catch (WorkerExitedException)
@@ -184,7 +184,7 @@ internal sealed class IsolatedFunctionInstance : IFunctionInstance
                 catch (OperationCanceledException) when (op.TimedOut)
                 {
                     // The handler ignores its cancellation token (or cannot see it): only the process can be stopped.
-                    await KillAsync();
+                    await KillAsync("after the function timed out");
                     throw new TimeoutException($"the function did not finish within its time limit; its worker process ({ProcessId}) was stopped");
                 }
                 catch (WorkerExitedException)
@@ -255,18 +255,18 @@ internal sealed class IsolatedFunctionInstance : IFunctionInstance
     private Exception ExitException(bool starting)
     {
         int exitCode;
-        bool killed;
+        string? killedBecause;
         string stderr;
         lock (_gate)
         {
             exitCode = _exitCode;
-            killed = _killed;
+            killedBecause = _killedBecause;
             stderr = string.Join(Environment.NewLine, _stderrTail);
         }
 
-        if (killed)
+        if (killedBecause is not null)
         {
-            const string stopped = "the worker process was stopped (after a timeout or on disposal)";
+            var stopped = $"the worker process was stopped {killedBecause}";
             return starting ? new FunctionLoadException("Runtime.ExitError", stopped) : new FunctionErrorException("Runtime.ExitError", stopped);
         }
 
@@ -287,6 +287,7 @@ internal sealed class IsolatedFunctionInstance : IFunctionInstance
 
     private async Task ReadLoopAsync()
     {
+        var unreadable = false;
         try
         {
             while (true)
@@ -299,8 +300,11 @@ internal sealed class IsolatedFunctionInstance : IFunctionInstance
         catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidDataException or JsonException or InvalidOperationException)
         {
             _logger?.LogWarning(ex, "Worker {ProcessId} of {Function}: its output is unreadable", ProcessId, _code.Function.Key);
+            unreadable = true;
         }
 
+        // Nothing can be said to a worker whose stdout is broken; don't wait for it to exit by itself.
+        if (unreadable) await KillAsync("because its standard output carried something other than protocol frames (raw writes to the process's stdout?)");
         await OnWorkerGoneAsync();
     }
 
@@ -493,7 +497,7 @@ internal sealed class IsolatedFunctionInstance : IFunctionInstance
             catch (TimeoutException)
             {
                 // stdout closed but the process lives on: it cannot talk any more.
-                await KillAsync();
+                await KillAsync("because it closed its standard output");
             }
 
             await _stderrLoop.WaitAsync(TimeSpan.FromSeconds(2));
@@ -517,9 +521,9 @@ internal sealed class IsolatedFunctionInstance : IFunctionInstance
         op?.Reply.TrySetException(new WorkerExitedException());
     }
 
-    private async Task KillAsync()
+    private async Task KillAsync(string because)
     {
-        lock (_gate) _killed = true;
+        lock (_gate) _killedBecause ??= because;
         try
         {
             _process.Kill(entireProcessTree: true);
@@ -563,7 +567,7 @@ internal sealed class IsolatedFunctionInstance : IFunctionInstance
             // Still running.
         }
 
-        if (!exited) await KillAsync();
+        if (!exited) await KillAsync("on disposal");
         try
         {
             await Task.WhenAll(_readLoop, _stderrLoop).WaitAsync(TimeSpan.FromSeconds(5));

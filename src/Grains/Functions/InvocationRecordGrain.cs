@@ -77,8 +77,9 @@ public sealed class InvocationRecordGrain(
         };
         state.State.PayloadJson = payloadJson;
         await state.WriteStateAsync();
+        var accepted = state.State.Record;
         Start();
-        return state.State.Record;
+        return accepted;
     }
 
     public Task<InvocationRecord?> Get() => Task.FromResult(state.State.Record);

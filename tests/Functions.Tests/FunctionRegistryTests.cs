@@ -1,0 +1,287 @@
+using Microsoft.Extensions.DependencyInjection;
+using System.Text.Json;
+using Fleet.Functions.Hosting;
+using Fleet.Grains.Functions;
+using Fleet.Grains.Readings;
+using Fleet.Grains.Sensors;
+
+namespace Fleet.Functions.Tests;
+
+/// <summary>Deploy, version, alias, invoke and bind functions on a real (in-process) silo with durable state.</summary>
+[Collection(FunctionsCluster.Name)]
+public sealed class FunctionRegistryTests(FunctionsClusterFixture fixture)
+{
+    private static byte[] Echo(string assembly, string tag) => FunctionPackages.Zip(($"{assembly}.dll", FunctionPackages.Compile(assembly, $$"""
+        using Fleet.Functions;
+        namespace {{assembly}};
+        public class H
+        {
+            private int _calls;
+            public object Handle(JsonElementHolder e, IFunctionContext c) => new { tag = "{{tag}}", calls = ++_calls, version = c.FunctionVersion, alias = c.InvokedAlias };
+        }
+        public sealed class JsonElementHolder { }
+        """)));
+
+    private static FunctionConfiguration Config(string name, string assembly, IReadOnlyDictionary<string, string>? env = null, int? reserved = null)
+        => new() { Name = name, Runtime = FunctionRuntimes.DotNet, Handler = $"{assembly}::{assembly}.H::Handle", Environment = env ?? new Dictionary<string, string>(), ReservedConcurrency = reserved };
+
+    private async Task<JsonElement> Invoke(string function, string payload = "{}")
+    {
+        var result = await fixture.Pool.InvokeAsync(function, new InvocationRequest(Guid.NewGuid().ToString(), payload, null), CancellationToken.None);
+        Assert.True(result.Succeeded, $"{result.Error?.Kind} {result.Error?.Type}: {result.Error?.Message}");
+        return JsonDocument.Parse(result.PayloadJson!).RootElement;
+    }
+
+    [Fact]
+    public async Task Deploy_invoke_publish_alias_switch_and_weighted_alias()
+    {
+        var name = "fn-" + Guid.NewGuid().ToString("n")[..8];
+        await fixture.Deployer.DeployAsync(Config(name, "EchoA"), Echo("EchoA", "one"));
+        var latest = await Invoke(name);
+        Assert.Equal("one", latest.GetProperty("tag").GetString());
+        Assert.Equal("$LATEST", latest.GetProperty("version").GetString());
+
+        var grain = fixture.Client.GetGrain<IFunctionGrain>(name);
+        var v1 = await grain.PublishVersion("first");
+        Assert.Equal(1, v1.Version);
+        Assert.Equal(1, (await grain.PublishVersion(null)).Version); // nothing changed: Lambda returns the last version
+
+        await fixture.Deployer.DeployAsync(Config(name, "EchoB"), Echo("EchoB", "two"));
+        var v2 = await grain.PublishVersion("second");
+        Assert.Equal(2, v2.Version);
+        Assert.Equal("two", (await Invoke(name)).GetProperty("tag").GetString());
+        Assert.Equal("one", (await Invoke($"{name}:1")).GetProperty("tag").GetString());
+
+        await grain.PutAlias("live", new AliasRequest("1"));
+        fixture.Services.GetRequiredService<FunctionResolver>().Invalidate(name);
+        var viaAlias = await Invoke($"{name}:live");
+        Assert.Equal("one", viaAlias.GetProperty("tag").GetString());
+        Assert.Equal("live", viaAlias.GetProperty("alias").GetString());
+
+        await grain.PutAlias("live", new AliasRequest("2"));
+        fixture.Services.GetRequiredService<FunctionResolver>().Invalidate(name);
+        Assert.Equal("two", (await Invoke($"{name}:live")).GetProperty("tag").GetString());
+
+        await grain.PutAlias("live", new AliasRequest("1", AdditionalVersionWeights: new Dictionary<string, double> { ["2"] = 0.3 }));
+        fixture.Services.GetRequiredService<FunctionResolver>().Invalidate(name);
+        var tags = new List<string>();
+        for (var i = 0; i < 300; i++) tags.Add((await Invoke($"{name}:live")).GetProperty("version").GetString()!);
+        var share = tags.Count(t => t == "2") / 300.0;
+        Assert.InRange(share, 0.2, 0.4); // 30% canary, ±10 points (binomial sd ~2.6 points)
+        Assert.Equal(300, tags.Count(t => t is "1" or "2"));
+    }
+
+    [Fact]
+    public async Task Versions_and_aliases_follow_Lambda_rules()
+    {
+        var name = "rules-" + Guid.NewGuid().ToString("n")[..8];
+        await fixture.Deployer.DeployAsync(Config(name, "EchoR"), Echo("EchoR", "r"));
+        var grain = fixture.Client.GetGrain<IFunctionGrain>(name);
+        await grain.PublishVersion(null);
+
+        await Assert.ThrowsAsync<FunctionValidationException>(() => grain.PutAlias("123", new AliasRequest("1")));
+        await Assert.ThrowsAsync<FunctionNotFoundException>(() => grain.PutAlias("x", new AliasRequest("9")));
+        await Assert.ThrowsAsync<FunctionValidationException>(() => grain.PutAlias("x", new AliasRequest("$LATEST", AdditionalVersionWeights: new Dictionary<string, double> { ["1"] = 0.5 })));
+        await Assert.ThrowsAsync<FunctionValidationException>(() => grain.PutAlias("x", new AliasRequest("1", AdditionalVersionWeights: new Dictionary<string, double> { ["1"] = 0.5 })));
+        await grain.PutAlias("prod", new AliasRequest("1"));
+        await Assert.ThrowsAsync<FunctionConflictException>(() => grain.Delete("1"));
+        await grain.DeleteAlias("prod");
+        await grain.Delete("1");
+        Assert.Empty((await grain.Get())!.Versions);
+
+        var missing = await fixture.Pool.InvokeAsync($"{name}:prod", new InvocationRequest("r", "{}", null), CancellationToken.None);
+        Assert.Equal(InvocationErrorKind.NotFound, missing.Error?.Kind);
+        var none = await fixture.Pool.InvokeAsync("no-such-function", new InvocationRequest("r", "{}", null), CancellationToken.None);
+        Assert.Equal(InvocationErrorKind.NotFound, none.Error?.Kind);
+    }
+
+    [Fact]
+    public async Task A_bad_package_is_refused_and_the_previous_code_keeps_serving()
+    {
+        var name = "keep-" + Guid.NewGuid().ToString("n")[..8];
+        await fixture.Deployer.DeployAsync(Config(name, "Good"), Echo("Good", "good"));
+        Assert.Equal("good", (await Invoke(name)).GetProperty("tag").GetString());
+
+        var notAZip = await Assert.ThrowsAsync<FunctionValidationException>(() => fixture.Deployer.DeployAsync(Config(name, "Good"), FunctionPackages.Text("garbage")));
+        Assert.Contains("not a zip", notAZip.Message);
+        var throwing = FunctionPackages.Zip(("Bad.dll", FunctionPackages.Compile("Bad", "namespace Bad; public class H { public H() => throw new System.IO.IOException(\"config missing\"); public int Handle(int x) => x; }")));
+        var refused = await Assert.ThrowsAsync<FunctionDeployException>(() => fixture.Deployer.DeployAsync(Config(name, "Bad"), throwing));
+        Assert.Equal("System.IO.IOException", refused.Error.Type);
+        Assert.Contains("config missing", refused.Error.Message);
+        var wrongHandler = await Assert.ThrowsAsync<FunctionDeployException>(() => fixture.Deployer.DeployAsync(Config(name, "Good") with { Handler = "Good::Good.Nope::Handle" }, null));
+        Assert.Equal("Runtime.HandlerNotFound", wrongHandler.Error.Type);
+
+        Assert.Equal("good", (await Invoke(name)).GetProperty("tag").GetString());
+        Assert.Equal("Good::Good.H::Handle", (await fixture.Client.GetGrain<IFunctionGrain>(name).Get())!.Configuration.Handler);
+    }
+
+    [Fact]
+    public async Task Invalid_configurations_are_refused_with_every_reason()
+    {
+        var config = new FunctionConfiguration
+        {
+            Name = "bad name!", Runtime = "python", Handler = "", TimeoutSeconds = 901, MemoryMb = 64,
+            Environment = new Dictionary<string, string> { ["1BAD"] = new string('x', 5000) },
+            Layers = ["a:1", "b:1", "c:1", "d:1", "e:1", "f:1"],
+        };
+        var errors = FunctionValidation.Errors(config);
+        Assert.Contains(errors, e => e.StartsWith("name must be"));
+        Assert.Contains(errors, e => e.StartsWith("runtime must be one of"));
+        Assert.Contains(errors, e => e.StartsWith("handler is required"));
+        Assert.Contains(errors, e => e.StartsWith("timeout must be between 1 and 900"));
+        Assert.Contains(errors, e => e.StartsWith("memorySize must be between 128"));
+        Assert.Contains(errors, e => e.Contains("environment variable name '1BAD'"));
+        Assert.Contains(errors, e => e.Contains("at most 4096 are allowed"));
+        Assert.Contains(errors, e => e.StartsWith("at most 5 layers"));
+        Assert.Empty(FunctionValidation.Errors(Config("ok", "Ok")));
+        Assert.Contains(FunctionValidation.Errors(Config("ok", "Ok") with { Handler = "index.handler" }), e => e.Contains("Assembly::Namespace.Type::Method"));
+        Assert.Contains(FunctionValidation.Errors(Config("ok", "Ok") with { Runtime = "javascript", Handler = "Ok::Ok.H::Handle" }), e => e.Contains("file.export"));
+        await Assert.ThrowsAsync<FunctionNotFoundException>(() => fixture.Deployer.DeployAsync(Config("needs-layer", "Ok") with { Layers = ["missing-layer:1"] }, Echo("Ok", "ok")));
+    }
+
+    [Fact]
+    public async Task A_function_calls_another_through_its_context()
+    {
+        var suffix = Guid.NewGuid().ToString("n")[..8];
+        var callee = "callee-" + suffix;
+        await fixture.Deployer.DeployAsync(
+            new FunctionConfiguration { Name = callee, Runtime = FunctionRuntimes.DotNet, Handler = "Callee::Callee.H::Handle" },
+            FunctionPackages.Zip(("Callee.dll", FunctionPackages.Compile("Callee", "namespace Callee; public class H { public int Handle(int x) => x * 10; }"))));
+        var caller = "caller-" + suffix;
+        await fixture.Deployer.DeployAsync(
+            new FunctionConfiguration { Name = caller, Runtime = FunctionRuntimes.DotNet, Handler = "Caller::Caller.H::Handle" },
+            FunctionPackages.Zip(("Caller.dll", FunctionPackages.Compile("Caller", $$"""
+                using Fleet.Functions;
+                namespace Caller;
+                public class H
+                {
+                    public async Task<int> Handle(int x, IFunctionContext c)
+                    {
+                        var r = await c.InvokeAsync("{{callee}}", x + 1);
+                        try { await c.InvokeAsync("no-such-function", 1); return -1; }
+                        catch (FunctionInvocationException e) when (e.ErrorType == "NotFound") { return r.GetInt32() + 1; }
+                    }
+                }
+                """))));
+
+        Assert.Equal(31, (await Invoke(caller, "2")).GetInt32());
+    }
+
+    [Fact]
+    public async Task Reserved_concurrency_throttles_what_is_beyond_it()
+    {
+        var name = "slow-" + Guid.NewGuid().ToString("n")[..8];
+        await fixture.Deployer.DeployAsync(
+            new FunctionConfiguration { Name = name, Runtime = FunctionRuntimes.DotNet, Handler = "Slow::Slow.H::Handle", ReservedConcurrency = 1 },
+            FunctionPackages.Zip(("Slow.dll", FunctionPackages.Compile("Slow", "namespace Slow; public class H { public async Task<int> Handle(int x) { await Task.Delay(500); return x; } }"))));
+        var first = fixture.Pool.InvokeAsync(name, new InvocationRequest("a", "1", null), CancellationToken.None);
+        await Task.Delay(100);
+        var second = await fixture.Pool.InvokeAsync(name, new InvocationRequest("b", "2", null), CancellationToken.None);
+
+        Assert.Equal(InvocationErrorKind.Throttled, second.Error?.Kind);
+        Assert.Equal("ReservedFunctionConcurrentInvocationLimitExceeded", second.Error!.Type);
+        Assert.True((await first).Succeeded);
+    }
+
+    [Fact]
+    public async Task Asynchronous_invocations_are_stored_run_and_retried_twice_on_error()
+    {
+        var suffix = Guid.NewGuid().ToString("n")[..8];
+        var ok = "async-ok-" + suffix;
+        await fixture.Deployer.DeployAsync(
+            new FunctionConfiguration { Name = ok, Runtime = FunctionRuntimes.DotNet, Handler = "AsyncOk::AsyncOk.H::Handle" },
+            FunctionPackages.Zip(("AsyncOk.dll", FunctionPackages.Compile("AsyncOk", "namespace AsyncOk; public class H { public int Handle(int x) => x + 1; }"))));
+        var failing = "async-fail-" + suffix;
+        await fixture.Deployer.DeployAsync(
+            new FunctionConfiguration { Name = failing, Runtime = FunctionRuntimes.DotNet, Handler = "AsyncFail::AsyncFail.H::Handle" },
+            FunctionPackages.Zip(("AsyncFail.dll", FunctionPackages.Compile("AsyncFail", "namespace AsyncFail; public class H { public int Handle(int x) => throw new System.InvalidOperationException(\"always\"); }"))));
+
+        var good = await fixture.Client.GetGrain<IInvocationRecordGrain>("req-ok-" + suffix).Accept(ok, "41");
+        var bad = await fixture.Client.GetGrain<IInvocationRecordGrain>("req-bad-" + suffix).Accept(failing, "1");
+        Assert.Equal(InvocationStatus.Queued, good.Status);
+
+        var done = await Poll("req-ok-" + suffix);
+        Assert.Equal(InvocationStatus.Succeeded, done.Status);
+        Assert.Equal("42", done.Result!.PayloadJson);
+        Assert.Equal(1, done.Attempts);
+
+        var failed = await Poll("req-bad-" + suffix);
+        Assert.Equal(InvocationStatus.Failed, failed.Status);
+        Assert.Equal(3, failed.Attempts); // the first try and Lambda's two retries
+        Assert.Equal("System.InvalidOperationException", failed.Result!.Error!.Type);
+
+        async Task<InvocationRecord> Poll(string id)
+        {
+            for (var i = 0; i < 100; i++)
+            {
+                var record = await fixture.Client.GetGrain<IInvocationRecordGrain>(id).Get();
+                if (record is { Status: InvocationStatus.Succeeded or InvocationStatus.Failed }) return record;
+                await Task.Delay(100);
+            }
+
+            throw new TimeoutException($"{id} did not finish");
+        }
+    }
+
+    [Fact]
+    public async Task A_bound_chain_runs_in_the_sensors_warm_environment_and_a_null_result_filters()
+    {
+        var suffix = Guid.NewGuid().ToString("n")[..8];
+        var enrich = "enrich-" + suffix;
+        await fixture.Deployer.DeployAsync(
+            new FunctionConfiguration { Name = enrich, Runtime = FunctionRuntimes.DotNet, Handler = "Enrich::Enrich.H::Handle" },
+            FunctionPackages.Zip(("Enrich.dll", FunctionPackages.Compile("Enrich", """
+                using System.Text.Json;
+                using Fleet.Functions;
+                namespace Enrich;
+                public sealed record Evt(string SensorId, long Timestamp, Dictionary<string, double> Metrics);
+                public class H
+                {
+                    private int _seen; // warm: counts every reading this sensor's environment saw
+                    public object Handle(Evt e, IFunctionContext c) => new { sensor = e.SensorId, t = e.Metrics["t"], seen = ++_seen, tmp = c.TempDirectory };
+                }
+                """))));
+        var filter = "hot-only-" + suffix;
+        await fixture.Deployer.DeployAsync(
+            new FunctionConfiguration { Name = filter, Runtime = FunctionRuntimes.DotNet, Handler = "HotOnly::HotOnly.H::Handle" },
+            FunctionPackages.Zip(("HotOnly.dll", FunctionPackages.Compile("HotOnly", """
+                namespace HotOnly;
+                public sealed record In(string Sensor, double T, int Seen);
+                public class H { public In? Handle(In e) => e.T > 30 ? e : null; }
+                """))));
+
+        var sensor = "bound-" + suffix;
+        var table = await fixture.Client.GetGrain<IFunctionBindingsGrain>(0).Put(new FunctionBinding
+        {
+            Name = "b-" + suffix, TopicFilter = $"sensors/{sensor}/telemetry", Functions = [enrich, filter],
+        });
+        fixture.Services.GetRequiredService<BindingCache>().Apply(table);
+
+        var grain = fixture.Client.GetGrain<ISensorGrain>(sensor);
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var values = new[] { 20.0, 35.0, 25.0, 40.0 };
+        await grain.Ingest(values.Select((v, i) => new Reading(now + i * 1000, i + 1, [new MetricValue("t", v)], 0)).ToArray());
+
+        var snapshot = await grain.GetSnapshot();
+        var binding = Assert.Single(snapshot.Functions!.Bindings);
+        Assert.Equal(4, binding.Runs);
+        Assert.Equal(2, binding.Completed);
+        Assert.Equal(2, binding.Filtered);
+        Assert.Equal(0, binding.Errors);
+        using var last = JsonDocument.Parse(binding.LastResult!);
+        Assert.Equal(40, last.RootElement.GetProperty("t").GetDouble());
+        Assert.Equal(4, last.RootElement.GetProperty("seen").GetInt32()); // one warm instance saw every reading
+
+        var environments = snapshot.Functions.Environments;
+        Assert.Equal(2, environments.Length);
+        var enrichEnv = environments.Single(e => e.Function == enrich);
+        Assert.Equal(1, enrichEnv.ColdStarts);
+        Assert.Equal(4, enrichEnv.Invocations);
+        Assert.True(enrichEnv.Warm);
+
+        // Another sensor's environment is its own: cold, counting from one.
+        var other = "unbound-" + suffix;
+        await fixture.Client.GetGrain<ISensorGrain>(other).Ingest([new Reading(now, 1, [new MetricValue("t", 50)], 0)]);
+        Assert.Null((await fixture.Client.GetGrain<ISensorGrain>(other).GetSnapshot()).Functions);
+    }
+}
