@@ -101,6 +101,7 @@ public sealed class ExecutionEnvironment : IExecutionEnvironment
         }
         catch (FunctionErrorException ex)
         {
+            IsBroken = ex.ErrorType == "Runtime.ExitError"; // the worker process is gone: the next invocation needs a fresh one
             result = Fail(request, InvocationErrorKind.Unhandled, ex.ErrorType, ex.Message);
         }
         catch (OutOfMemoryException ex)

@@ -1,4 +1,6 @@
 using Fleet.Functions.Hosting.DotNet;
+using Fleet.Functions.Hosting.Isolated;
+using Fleet.Functions.Hosting.JavaScript;
 using Fleet.Grains.Functions;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -20,7 +22,13 @@ public static class FunctionsHostingExtensions
         services.AddOptions<FunctionsOptions>().Bind(configuration.GetSection(FunctionsOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<AsyncInvocationOptions>().Bind(configuration.GetSection(AsyncInvocationOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
+        services.AddOptions<JavaScriptRuntimeOptions>().Bind(configuration.GetSection(FunctionsOptions.Section + ":JavaScript"));
         services.AddSingleton<IFunctionRuntime, DotNetRuntime>();
+        services.AddSingleton<IFunctionRuntime>(sp => new JavaScriptRuntime(sp.GetRequiredService<IOptions<JavaScriptRuntimeOptions>>().Value));
+        services.AddOptions<IsolatedDotNetRuntimeOptions>().Bind(configuration.GetSection(FunctionsOptions.Section + ":Isolated"));
+        services.AddSingleton<IFunctionRuntime>(sp => new IsolatedDotNetRuntime(
+            sp.GetRequiredService<IOptions<IsolatedDotNetRuntimeOptions>>().Value,
+            sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<IsolatedDotNetRuntime>>()));
         services.AddSingleton<RuntimeCatalog>();
         services.TryAddSingleton<IPackageSource, GrainPackageSource>();
         services.AddSingleton<CodeCache>();

@@ -243,3 +243,54 @@ public sealed class DotNetRuntimeTests
         return weak;
     }
 }
+
+/// <summary>The built-in steps are ordinary SDK functions: packaged as a zip, they deploy and run like any user's.</summary>
+public sealed class BuiltInFunctionTests
+{
+    private static byte[] BuiltInPackage()
+    {
+        var dir = AppContext.BaseDirectory;
+        return FunctionPackages.Zip(
+            ("Fleet.Functions.BuiltIn.dll", File.ReadAllBytes(Path.Combine(dir, "Fleet.Functions.BuiltIn.dll"))),
+            ("Fleet.Detectors.dll", File.ReadAllBytes(Path.Combine(dir, "Fleet.Detectors.dll"))));
+    }
+
+    [Fact]
+    public async Task The_builtin_detector_deployed_as_a_zip_finds_a_spike_in_JSON_events()
+    {
+        var packages = new InMemoryPackages();
+        var function = packages.Function(BuiltInPackage(), "Fleet.Functions.BuiltIn::Fleet.Functions.BuiltIn.Detect::HandleAsync",
+            environment: new Dictionary<string, string> { ["DETECTOR"] = "ewma-z" });
+        await using var environment = packages.Factory().Create(function, "t");
+        System.Text.Json.JsonElement last = default;
+        for (var i = 0; i < 200; i++)
+        {
+            var value = i == 150 ? 500.0 : 20 + Math.Sin(i / 5.0);
+            var ts = 1_700_000_000_000L + i * 1000;
+            var json = "{\"sensorId\":\"s1\",\"timestamp\":" + ts + ",\"seq\":" + i + ",\"metrics\":{\"t\":" + value.ToString(System.Globalization.CultureInfo.InvariantCulture) + "}}";
+            var result = await environment.InvokeAsync(InMemoryPackages.Request(json));
+            Assert.True(result.Succeeded, result.Error?.Message);
+            var root = System.Text.Json.JsonDocument.Parse(result.PayloadJson!).RootElement;
+            if (i == 150) last = root.Clone();
+        }
+
+        var anomaly = Assert.Single(last.GetProperty("anomalies").EnumerateArray());
+        Assert.Equal("t", anomaly.GetProperty("metric").GetString());
+        Assert.Equal("ewma-z", anomaly.GetProperty("detector").GetString());
+        Assert.Equal(500, last.GetProperty("metrics").GetProperty("t").GetDouble());
+    }
+
+    [Fact]
+    public async Task The_builtin_preprocess_deployed_as_a_zip_drops_a_duplicate()
+    {
+        var packages = new InMemoryPackages();
+        var function = packages.Function(BuiltInPackage(), "Fleet.Functions.BuiltIn::Fleet.Functions.BuiltIn.Preprocess::HandleAsync");
+        await using var environment = packages.Factory().Create(function, "t");
+        const string evt = """{"sensorId":"s1","timestamp":1700000000000,"seq":7,"metrics":{"t":1}}""";
+        var first = await environment.InvokeAsync(InMemoryPackages.Request(evt));
+        var again = await environment.InvokeAsync(InMemoryPackages.Request(evt));
+
+        Assert.Contains("\"seq\":7", first.PayloadJson);
+        Assert.Equal("null", again.PayloadJson);
+    }
+}

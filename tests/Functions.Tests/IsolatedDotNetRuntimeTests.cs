@@ -41,6 +41,8 @@ public sealed class IsolatedDotNetRuntimeTests(ITestOutputHelper output)
 
         public sealed class ContextProbe
         {
+            public ContextProbe() => Console.WriteLine("constructed");
+
             public async Task<Dictionary<string, object?>> Handle(JsonElement evt, IFunctionContext context)
             {
                 Console.WriteLine("hello from Console.WriteLine");
@@ -119,6 +121,15 @@ public sealed class IsolatedDotNetRuntimeTests(ITestOutputHelper output)
             }
         }
 
+        public sealed class BackgroundCrash
+        {
+            public void Handle(int ignored)
+            {
+                new Thread(() => throw new InvalidOperationException("background boom")).Start();
+                Thread.Sleep(Timeout.Infinite);
+            }
+        }
+
         public sealed class Broken
         {
             public Broken() => throw new InvalidOperationException("cannot initialise");
@@ -191,6 +202,18 @@ public sealed class IsolatedDotNetRuntimeTests(ITestOutputHelper output)
     public async Task ContextFields_ConsoleOutput_AndLogs_ReachTheHost()
     {
         var temp = Directory.CreateTempSubdirectory("fleet-fn-tmp-").FullName;
+        try
+        {
+            await ProbeContextAsync(temp);
+        }
+        finally
+        {
+            Directory.Delete(temp, recursive: true);
+        }
+    }
+
+    private async Task ProbeContextAsync(string temp)
+    {
         var environment = new Dictionary<string, string> { ["GREETING"] = "hello" };
         var code = Code("Fn::Tests.ContextProbe::Handle", memoryMb: 256, environment: environment, tempDirectory: temp);
         await using var instance = await StartAsync(code);
@@ -218,6 +241,8 @@ public sealed class IsolatedDotNetRuntimeTests(ITestOutputHelper output)
 
         lock (context.Entries)
         {
+            // The constructor's output comes with the first invocation.
+            Assert.Contains(context.Entries, e => e is { Level: FunctionLogLevel.Information, Message: "constructed" });
             Assert.Contains(context.Entries, e => e is { Level: FunctionLogLevel.Information, Message: "hello from Console.WriteLine" });
             Assert.Contains(context.Entries, e => e is { Level: FunctionLogLevel.Information, Message: "partial line" });
             var structured = Assert.Single(context.Entries, e => e.Message == "structured");
@@ -297,6 +322,21 @@ public sealed class IsolatedDotNetRuntimeTests(ITestOutputHelper output)
 
         Assert.Equal("Runtime.ExitError", error.ErrorType);
         Assert.Contains("code 3", error.Message);
+    }
+
+    [Fact]
+    public async Task WorkerCrash_IsAnExitError_WithTheCrashOnStderr()
+    {
+        await using var instance = await StartAsync(Code("Fn::Tests.BackgroundCrash::Handle"));
+        var context = new TestFunctionContext(TimeSpan.FromSeconds(8));
+
+        var error = await Assert.ThrowsAsync<FunctionErrorException>(() => instance.InvokeAsync("0", context));
+
+        output.WriteLine(error.Message);
+        Assert.Equal("Runtime.ExitError", error.ErrorType);
+        Assert.Contains("background boom", error.Message);
+        lock (context.Entries)
+            Assert.Contains(context.Entries, e => e.Level == FunctionLogLevel.Warning && e.Message.Contains("background boom", StringComparison.Ordinal));
     }
 
     [Theory]

@@ -285,7 +285,7 @@ public sealed class JavaScriptRuntimeTests
         var error = await Record.ExceptionAsync(() => instance.InvokeAsync("{}", new TestFunctionContext(TimeSpan.FromSeconds(1))));
         watch.Stop();
         Assert.True(error is TimeoutException or OperationCanceledException, $"expected a timeout, got {error?.GetType().Name ?? "nothing"}");
-        Assert.InRange(watch.Elapsed, TimeSpan.FromMilliseconds(900), TimeSpan.FromSeconds(2));
+        Assert.InRange(watch.Elapsed, TimeSpan.FromMilliseconds(900), TimeSpan.FromSeconds(2.5)); // the 1 s limit, plus slack for a loaded machine
     }
 
     [Fact]
@@ -296,7 +296,7 @@ public sealed class JavaScriptRuntimeTests
         var error = await Record.ExceptionAsync(() => instance.InvokeAsync("{}", new TestFunctionContext(TimeSpan.FromSeconds(1))));
         watch.Stop();
         Assert.True(error is TimeoutException or OperationCanceledException, $"expected a timeout, got {error?.GetType().Name ?? "nothing"}");
-        Assert.InRange(watch.Elapsed, TimeSpan.FromMilliseconds(900), TimeSpan.FromSeconds(2));
+        Assert.InRange(watch.Elapsed, TimeSpan.FromMilliseconds(900), TimeSpan.FromSeconds(2.5)); // the 1 s limit, plus slack for a loaded machine
     }
 
     [Fact]
@@ -304,7 +304,7 @@ public sealed class JavaScriptRuntimeTests
     {
         await using var instance = await Start("""
             const kept = [];
-            exports.handler = () => { while (true) kept.push('x'.repeat(1000) + kept.length); };
+            exports.handler = () => { while (true) kept.push('x'.repeat(10000) + kept.length); };
             """, memoryMb: 128);
         var error = await Assert.ThrowsAsync<FunctionMemoryLimitException>(() => instance.InvokeAsync("{}", new TestFunctionContext()));
         Assert.Contains("128 MB", error.Message, StringComparison.Ordinal);
@@ -315,7 +315,7 @@ public sealed class JavaScriptRuntimeTests
     {
         var error = await Assert.ThrowsAsync<FunctionMemoryLimitException>(() => Start("""
             const kept = [];
-            while (true) kept.push('y'.repeat(1000) + kept.length);
+            while (true) kept.push('y'.repeat(10000) + kept.length);
             """, memoryMb: 128));
         Assert.Contains("128 MB", error.Message, StringComparison.Ordinal);
     }
@@ -447,28 +447,5 @@ public sealed class JavaScriptRuntimeTests
         Assert.Equal("1", await instance.InvokeAsync("{}", new TestFunctionContext()));
         await instance.DisposeAsync();
         await Assert.ThrowsAsync<ObjectDisposedException>(() => instance.InvokeAsync("{}", new TestFunctionContext()));
-    }
-}
-
-public sealed class JavaScriptTimingProbe(Xunit.Abstractions.ITestOutputHelper output)
-{
-    [Fact]
-    public async Task Probe()
-    {
-        var rt = new JavaScriptRuntime();
-        foreach (var src in new[] { "exports.handler = async (e) => { await new Promise((r) => setTimeout(r, 20)); return 1; };", "exports.handler = async (e) => { await null; return 1; };", "exports.handler = async (e) => { await new Promise((r) => setTimeout(r, 20)); return 1; };" })
-        {
-            var sw = Stopwatch.StartNew();
-            var code = new FunctionCode(TestFunctionContext.Resolved("javascript", "index.handler"), FunctionPackages.Extract(FunctionPackages.Zip(("index.js", FunctionPackages.Text(src)))), [], Path.GetTempPath());
-            await using var inst = await rt.StartAsync(code, CancellationToken.None);
-            var line = $"start {sw.ElapsedMilliseconds}";
-            for (var i = 0; i < 6; i++)
-            {
-                sw.Restart();
-                await inst.InvokeAsync("{}", new TestFunctionContext());
-                line += $" {sw.ElapsedMilliseconds}";
-            }
-            output.WriteLine(line);
-        }
     }
 }

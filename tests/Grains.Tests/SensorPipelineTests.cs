@@ -1,4 +1,6 @@
 using Fleet.Detectors;
+using Fleet.Functions.BuiltIn;
+using MetricRule = Fleet.Grains.Sensors.MetricRule;
 using Fleet.Grains.Pipeline;
 using Fleet.Grains.Readings;
 using Fleet.Grains.Sensors;
@@ -33,9 +35,9 @@ public sealed class SensorPipelineTests
         var p = NewPipeline();
         var outcomes = Run(p, R(1, T0, 1), R(2, T0 + 1, 2), R(2, T0 + 1, 2), R(1, T0, 1), R(3, T0 + 2, 3));
         Assert.Equal([ReadingOutcome.Accepted, ReadingOutcome.Accepted, ReadingOutcome.Duplicate, ReadingOutcome.Duplicate, ReadingOutcome.Accepted], outcomes);
-        Assert.Equal(3, p.State.Counters.Accepted);
-        Assert.Equal(2, p.State.Counters.Duplicates);
-        Assert.Equal(3, p.State.Metrics["value"].Count);
+        Assert.Equal(3, p.Counts.Accepted);
+        Assert.Equal(2, p.Counts.Duplicates);
+        Assert.Equal(3, p.Metrics["value"].Count);
     }
 
     [Fact]
@@ -47,8 +49,8 @@ public sealed class SensorPipelineTests
             R(12, T0 + 12, 12), R(14, T0 + 14, 14), R(10, T0 + 10, 10));
         Assert.Equal(5, outcomes.Count(o => o == ReadingOutcome.Accepted));
         Assert.Equal([ReadingOutcome.Duplicate, ReadingOutcome.Duplicate, ReadingOutcome.Duplicate], outcomes[5..]);
-        Assert.Equal(14, p.State.HighestSeq);
-        Assert.Equal(60, p.State.Metrics["value"].Mean * 5, 9);
+        Assert.Equal(14, p.HighestSeq);
+        Assert.Equal(60, p.Metrics["value"].Mean * 5, 9);
     }
 
     [Fact]
@@ -74,11 +76,11 @@ public sealed class SensorPipelineTests
 
         Assert.Equal(ReadingOutcome.Accepted, p.Process(R(0, restartTs, 1), _found));
         Assert.Equal(ReadingOutcome.Accepted, p.Process(R(1, restartTs + 1000, 2), _found));
-        Assert.Equal(1, p.State.HighestSeq);
+        Assert.Equal(1, p.HighestSeq);
         // After the restart the new counter is deduplicated as usual.
         Assert.Equal(ReadingOutcome.Duplicate, p.Process(R(0, restartTs, 1), _found));
-        Assert.Equal(502, p.State.Counters.Accepted);
-        Assert.Equal(1, p.State.Counters.Duplicates);
+        Assert.Equal(502, p.Counts.Accepted);
+        Assert.Equal(1, p.Counts.Duplicates);
     }
 
     [Fact]
@@ -87,7 +89,7 @@ public sealed class SensorPipelineTests
         var p = NewPipeline();
         for (var seq = 0; seq < 200; seq++) p.Process(R(seq, T0 + seq * 1000L, seq), _found);
         Assert.Equal(ReadingOutcome.Duplicate, p.Process(R(5, T0 + 5000, 5), _found));
-        Assert.Equal(199, p.State.HighestSeq);
+        Assert.Equal(199, p.HighestSeq);
     }
 
     [Fact]
@@ -97,10 +99,10 @@ public sealed class SensorPipelineTests
         Run(p, R(Reading.NoSeq, T0 + 100_000, 1));
         Assert.Equal(ReadingOutcome.Accepted, p.Process(R(Reading.NoSeq, T0 + 40_000, 2), _found)); // exactly 60 s late
         Assert.Equal(ReadingOutcome.Late, p.Process(R(Reading.NoSeq, T0 + 39_999, 3), _found));
-        Assert.Equal(1, p.State.Counters.Late);
-        Assert.Equal(2, p.State.Counters.Accepted);
-        Assert.Equal(T0 + 100_000, p.State.NewestTimestampMs);
-        Assert.Equal(2, p.State.Metrics["value"].Count);
+        Assert.Equal(1, p.Counts.Late);
+        Assert.Equal(2, p.Counts.Accepted);
+        Assert.Equal(T0 + 100_000, p.NewestTimestampMs);
+        Assert.Equal(2, p.Metrics["value"].Count);
     }
 
     [Fact]
@@ -120,9 +122,9 @@ public sealed class SensorPipelineTests
         var p = NewPipeline();
         p.Reconfigure(new SensorConfig { Metrics = new() { ["temp"] = new MetricRule { Min = -40, Max = 85 } } });
         Run(p, R(1, T0, ("temp", 20)), R(2, T0 + 1, ("temp", 120)), R(3, T0 + 2, ("temp", -41)), R(4, T0 + 3, ("temp", 85)));
-        Assert.Equal(2, p.State.Counters.Filtered);
-        Assert.Equal(4, p.State.Counters.Accepted); // the readings were taken, their values filtered
-        var temp = p.State.Metrics["temp"];
+        Assert.Equal(2, p.Counts.Filtered);
+        Assert.Equal(4, p.Counts.Accepted); // the readings were taken, their values filtered
+        var temp = p.Metrics["temp"];
         Assert.Equal(2, temp.Count);
         Assert.Equal(20, temp.Min);
         Assert.Equal(85, temp.Max);
@@ -142,25 +144,25 @@ public sealed class SensorPipelineTests
         });
         Run(p, R(1, T0, ("tempF", 100), ("humidity", 80), ("other", -5)));
         Run(p, R(2, T0 + 1, ("tempF", -40), ("humidity", 30)));
-        Assert.Equal(212, p.State.Metrics["tempF"].Max, 9);
-        Assert.Equal(-40, p.State.Metrics["tempF"].Min, 9);
-        Assert.Equal(50, p.State.Metrics["humidity"].Max);   // 80 clamped
-        Assert.Equal(30, p.State.Metrics["humidity"].Last);
-        Assert.Equal(0, p.State.Metrics["other"].Last);      // -5 clamped
-        Assert.Equal(0, p.State.Counters.Filtered);
+        Assert.Equal(212, p.Metrics["tempF"].Max, 9);
+        Assert.Equal(-40, p.Metrics["tempF"].Min, 9);
+        Assert.Equal(50, p.Metrics["humidity"].Max);   // 80 clamped
+        Assert.Equal(30, p.Metrics["humidity"].Last);
+        Assert.Equal(0, p.Metrics["other"].Last);      // -5 clamped
+        Assert.Equal(0, p.Counts.Filtered);
     }
 
     [Fact]
     public void MetricTransform_clamps_before_the_range_check()
     {
-        var rule = new MetricRule { Scale = 2, Offset = 1, ClampMax = 10, Max = 10 };
-        Assert.True(MetricTransform.TryApply(rule, 100, out var v));
+        var rule = new Fleet.Functions.BuiltIn.MetricRule { Scale = 2, Offset = 1, ClampMax = 10, Max = 10 };
+        Assert.True(Transform.TryApply(rule, 100, out var v));
         Assert.Equal(10, v);
-        Assert.False(MetricTransform.TryApply(new MetricRule { Scale = 2, Max = 10 }, 6, out v));
+        Assert.False(Transform.TryApply(new Fleet.Functions.BuiltIn.MetricRule { Scale = 2, Max = 10 }, 6, out v));
         Assert.Equal(12, v);
-        Assert.True(MetricTransform.TryApply(null, 3.5, out v));
+        Assert.True(Transform.TryApply(null, 3.5, out v));
         Assert.Equal(3.5, v);
-        Assert.False(MetricTransform.TryApply(new MetricRule { Scale = 1e308 }, 1e10, out _)); // overflow to infinity
+        Assert.False(Transform.TryApply(new Fleet.Functions.BuiltIn.MetricRule { Scale = 1e308 }, 1e10, out _)); // overflow to infinity
     }
 
     [Fact]
@@ -168,7 +170,7 @@ public sealed class SensorPipelineTests
     {
         var p = NewPipeline();
         p.Reconfigure(new SensorConfig { SmoothingAlpha = 0.5 });
-        var metric = () => p.State.Metrics["value"];
+        var metric = () => p.Metrics["value"];
         p.Process(R(1, T0, 10), _found);
         Assert.Equal(10, metric().Smoothed);
         p.Process(R(2, T0 + 1, 20), _found);
@@ -184,7 +186,7 @@ public sealed class SensorPipelineTests
     {
         var p = NewPipeline();
         Run(p, R(1, T0, 10), R(2, T0 + 1, 20));
-        Assert.Equal(20, p.State.Metrics["value"].Smoothed);
+        Assert.Equal(20, p.Metrics["value"].Smoothed);
     }
 
     [Fact]
@@ -192,9 +194,9 @@ public sealed class SensorPipelineTests
     {
         var p = NewPipeline(new SensorPipelineOptions { DefaultDetector = "null", MaxMetricsPerSensor = 2 });
         Run(p, R(1, T0, ("a", 1), ("b", 2), ("c", 3)), R(2, T0 + 1, ("a", 1), ("d", 4)));
-        Assert.Equal(["a", "b"], p.State.Metrics.Keys.Order(StringComparer.Ordinal));
-        Assert.Equal(2, p.State.Counters.MetricLimitExceeded);
-        Assert.Equal(2, p.State.Metrics["a"].Count);
+        Assert.Equal(["a", "b"], p.Metrics.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(2, p.Counts.MetricLimitExceeded);
+        Assert.Equal(2, p.Metrics["a"].Count);
     }
 
     [Fact]
@@ -203,7 +205,7 @@ public sealed class SensorPipelineTests
         var p = NewPipeline();
         double[] values = [2, 4, 4, 4, 5, 5, 7, 9];
         for (var i = 0; i < values.Length; i++) p.Process(R(i, T0 + i, values[i]), _found);
-        var m = p.State.Metrics["value"];
+        var m = p.Metrics["value"];
         Assert.Equal(8, m.Count);
         Assert.Equal(5, m.Mean, 12);
         Assert.Equal(Math.Sqrt(32.0 / 7), Math.Sqrt(m.Variance), 12); // sample standard deviation
@@ -247,7 +249,7 @@ public sealed class SensorPipelineTests
         var threshold = DetectorCatalog.Create(detector).Threshold;
         Assert.InRange(anomaly.Score, threshold, 1.0);
         Assert.Equal(_time.GetUtcNow().UtcDateTime, anomaly.DetectedAtUtc);
-        Assert.Equal(1, p.State.Counters.Anomalies);
+        Assert.Equal(1, p.Counts.Anomalies);
         Assert.Equal([anomaly], p.State.RecentAnomalies);
     }
 
@@ -265,7 +267,7 @@ public sealed class SensorPipelineTests
         }
 
         Assert.Equal(5, _found.Count(a => a.Value >= 1000));
-        Assert.Equal(_found.Count, p.State.Counters.Anomalies);
+        Assert.Equal(_found.Count, p.Counts.Anomalies);
         Assert.Equal(3, p.State.RecentAnomalies.Count);
         Assert.Equal(_found.TakeLast(3), p.State.RecentAnomalies);
     }
@@ -275,23 +277,23 @@ public sealed class SensorPipelineTests
     {
         var p = NewPipeline(new SensorPipelineOptions { DefaultDetector = DetectorCatalog.LightName });
         Run(p, R(1, T0, ("a", 1)), R(2, T0 + 1, ("a", 2), ("b", 3)));
-        Assert.Equal(2, p.State.Metrics["a"].Live!.Count);
+        Assert.Equal(2, p.Metrics["a"].Detector.Count);
 
         p.Reconfigure(new SensorConfig { Detector = "windowed-gaussian" });
-        Assert.All(p.State.Metrics.Values, m =>
+        Assert.All(p.Metrics.Values, m =>
         {
-            Assert.Equal("windowed-gaussian", m.Live!.Name);
-            Assert.Equal(0, m.Live!.Count);
+            Assert.Equal("windowed-gaussian", m.Detector.Name);
+            Assert.Equal(0, m.Detector.Count);
         });
 
         // Same detector, same parameters: detectors keep their state.
         Run(p, R(3, T0 + 2, ("a", 4)));
         p.Reconfigure(new SensorConfig { Detector = "windowed-gaussian", SmoothingAlpha = 0.5 });
-        Assert.Equal(1, p.State.Metrics["a"].Live!.Count);
+        Assert.Equal(1, p.Metrics["a"].Detector.Count);
 
         // New parameters restart them.
         p.Reconfigure(new SensorConfig { Detector = "ewma-z", DetectorParameters = new() { ["warmup"] = 10 } });
-        Assert.Equal(0, p.State.Metrics["a"].Live!.Count);
+        Assert.Equal(0, p.Metrics["a"].Detector.Count);
     }
 
     // --- configuration validation ----------------------------------------------------------------
@@ -337,7 +339,7 @@ public sealed class SensorPipelineTests
         p.Reconfigure(config);
         Assert.Same(config, p.State.Config);
         p.Process(R(1, T0, ("t", 5)), _found);
-        Assert.Equal(0.8, p.State.Metrics["t"].Live!.Threshold);
+        Assert.Equal(0.8, p.Metrics["t"].Detector.Threshold);
     }
 
     // --- checkpoint and restore ------------------------------------------------------------------
@@ -363,7 +365,7 @@ public sealed class SensorPipelineTests
         var bytes = serializer.SerializeToArray(original.State);
         var copy = serializer.Deserialize<SensorState>(bytes)!;
         Assert.NotSame(original.State, copy);
-        Assert.All(copy.Metrics.Values, m => Assert.Null(m.Live)); // live detectors are not serialised
+        Assert.NotNull(copy.FunctionState); // the built-ins' warm state, as IStatefulFunction saved it
         var restored = NewPipeline(options, copy);
 
         // Identical inputs from here on, including a spike and a duplicate, give identical results.
@@ -374,7 +376,7 @@ public sealed class SensorPipelineTests
         foreach (var reading in tail)
         {
             Assert.Equal(original.Process(reading, foundOriginal), restored.Process(reading, foundRestored));
-            Assert.Equal(original.State.Metrics["a"].LastScore, restored.State.Metrics["a"].LastScore);
+            Assert.Equal(original.Metrics["a"].LastScore, restored.Metrics["a"].LastScore);
         }
 
         Assert.Equal(foundOriginal, foundRestored);
@@ -383,29 +385,29 @@ public sealed class SensorPipelineTests
 
     private static void AssertSameState(SensorPipeline a, SensorPipeline b)
     {
-        Assert.Equal(a.State.Counters.Accepted, b.State.Counters.Accepted);
-        Assert.Equal(a.State.Counters.Duplicates, b.State.Counters.Duplicates);
-        Assert.Equal(a.State.Counters.Anomalies, b.State.Counters.Anomalies);
-        Assert.Equal(a.State.HighestSeq, b.State.HighestSeq);
-        Assert.Equal(a.State.SeqMask, b.State.SeqMask);
-        Assert.Equal(a.State.NewestTimestampMs, b.State.NewestTimestampMs);
+        Assert.Equal(a.Counts, b.Counts);
+        Assert.Equal(a.HighestSeq, b.HighestSeq);
+        Assert.Equal(a.NewestTimestampMs, b.NewestTimestampMs);
         Assert.Equal(a.State.RecentAnomalies, b.State.RecentAnomalies);
         Assert.Equal(a.State.Config!.SmoothingAlpha, b.State.Config!.SmoothingAlpha);
         Assert.Equal(a.State.Config.Metrics, b.State.Config.Metrics); // dictionaries compare by entries here
-        a.Checkpoint();
-        b.Checkpoint();
-        foreach (var (name, ma) in a.State.Metrics)
+        foreach (var (name, ma) in a.Metrics)
         {
-            var mb = b.State.Metrics[name];
+            var mb = b.Metrics[name];
             Assert.Equal(ma.Count, mb.Count);
             Assert.Equal(ma.Mean, mb.Mean);
             Assert.Equal(ma.M2, mb.M2);
             Assert.Equal(ma.Min, mb.Min);
             Assert.Equal(ma.Max, mb.Max);
             Assert.Equal(ma.Smoothed, mb.Smoothed);
-            Assert.Equal(ma.Detector, mb.Detector);
-            Assert.Equal(ma.DetectorState, mb.DetectorState);
+            Assert.Equal(ma.Detector.Name, mb.Detector.Name);
+            Assert.Equal(ma.Detector.SaveState(), mb.Detector.SaveState());
         }
+
+        a.Checkpoint();
+        b.Checkpoint();
+        Assert.Equal(a.State.FunctionState!.Keys.Order(), b.State.FunctionState!.Keys.Order());
+        foreach (var (function, bytes) in a.State.FunctionState) Assert.Equal(bytes, b.State.FunctionState[function]);
     }
 
     [Fact]
@@ -415,9 +417,9 @@ public sealed class SensorPipelineTests
         for (var i = 0; i < 10; i++) first.Process(R(i, T0 + i, i), _found);
         first.Checkpoint();
         var restored = NewPipeline(new SensorPipelineOptions { DefaultDetector = "windowed-gaussian" }, first.State);
-        var metric = restored.State.Metrics["value"];
-        Assert.Equal("windowed-gaussian", metric.Live!.Name);
-        Assert.Equal(0, metric.Live!.Count);
+        var metric = restored.Metrics["value"];
+        Assert.Equal("windowed-gaussian", metric.Detector.Name);
+        Assert.Equal(0, metric.Detector.Count);
         Assert.Equal(10, metric.Count); // statistics are kept
     }
 }

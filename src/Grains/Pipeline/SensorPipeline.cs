@@ -1,4 +1,8 @@
-using Fleet.Detectors;
+using System.Globalization;
+using System.Text.Json;
+using Fleet.Functions;
+using Fleet.Functions.BuiltIn;
+using Fleet.Functions.Sensors;
 using Fleet.Grains.Readings;
 using Fleet.Grains.Sensors;
 
@@ -12,18 +16,34 @@ public enum ReadingOutcome
     Late,
 }
 
+/// <summary>What the built-in functions counted, as the sensor's snapshot shows it.</summary>
+public readonly record struct PipelineCounts(long Accepted, long Duplicates, long Late, long Filtered, long Anomalies, long MetricLimitExceeded);
+
 /// <summary>
-/// The built-in functions of a sensor's environment, in order: preprocessing (dedupe by seq, lateness),
-/// filter/transform (unit conversion, clamp, range filter, smoothing), anomaly detection (one online
-/// detector per metric) and running statistics. Pure logic over <see cref="SensorState"/>: no Orleans,
-/// no I/O, so it is unit-tested directly and hosted by <c>SensorGrain</c>.
+/// The default binding of every sensor's environment: the built-in functions (Fleet.Functions.BuiltIn,
+/// written against the function SDK like any user's) run in order on each reading: preprocess (dedupe,
+/// lateness), transform (unit, clamp, range filter), detect (smoothing, running statistics, one online
+/// detector per metric). They are invoked through the SDK's handler contract with a typed event, in the
+/// grain's turn (they complete synchronously), and configured through environment variables built from the
+/// silo's defaults and the sensor's own configuration. Their warm state (fields) is checkpointed through
+/// <see cref="IStatefulFunction"/>. No Orleans, no I/O here: unit-tested directly, hosted by <c>SensorGrain</c>.
 /// </summary>
 public sealed class SensorPipeline
 {
+    // One event and one context per thread: a grain's turn never overlaps itself and the built-ins are synchronous.
+    [ThreadStatic] private static SensorEvent? _event;
+    [ThreadStatic] private static BuiltInContext? _context;
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<SensorPipelineOptions, IReadOnlyDictionary<string, string>> DefaultEnvironments = new();
+
     private readonly string _sensorId;
     private readonly SensorState _state;
     private readonly SensorPipelineOptions _options;
     private readonly TimeProvider _time;
+    private readonly Preprocess _preprocess = new();
+    private readonly Transform _transform = new();
+    private readonly Detect _detect = new();
+    private IReadOnlyDictionary<string, string> _environment;
 
     public SensorPipeline(string sensorId, SensorState state, SensorPipelineOptions options, TimeProvider time)
     {
@@ -31,199 +51,161 @@ public sealed class SensorPipeline
         _state = state;
         _options = options;
         _time = time;
-        RestoreDetectors();
+        _environment = EnvironmentFor(state.Config, options);
+        Restore();
     }
 
     public SensorState State => _state;
 
-    private string DetectorName => _state.Config?.Detector ?? _options.DefaultDetector;
-    private long AllowedLatenessMs => _state.Config?.AllowedLatenessMs ?? _options.AllowedLatenessMs;
-    private double SmoothingAlpha => _state.Config?.SmoothingAlpha ?? _options.SmoothingAlpha;
+    public PipelineCounts Counts => new(_state.Counters.Accepted, _preprocess.Duplicates, _preprocess.Late, _transform.Filtered, _detect.Anomalies, _detect.MetricLimitExceeded);
 
-    /// <summary>Runs one reading through every step; anomalies found are appended to <paramref name="anomalies"/>.</summary>
+    public IReadOnlyDictionary<string, MetricTrack> Metrics => _detect.Metrics;
+
+    public long HighestSeq => _preprocess.HighestSeq;
+
+    public long NewestTimestampMs => _preprocess.NewestTimestampMs;
+
+    /// <summary>The built-ins' environment variables for this sensor.</summary>
+    public IReadOnlyDictionary<string, string> Environment => _environment;
+
+    /// <summary>Runs one reading through the built-in chain; anomalies found are appended to <paramref name="anomalies"/>.</summary>
     public ReadingOutcome Process(Reading reading, List<Anomaly> anomalies)
     {
-        var counters = _state.Counters;
-        if (reading.HasSeq && !SequenceWindow.TryAccept(_state, reading.Seq, reading.TimestampMs, _options.DedupeWindow))
-        {
-            counters.Duplicates++;
-            return ReadingOutcome.Duplicate;
-        }
+        var evt = (_event ??= new SensorEvent()).Reset(_sensorId, reading.TimestampMs, reading.HasSeq ? reading.Seq : null);
+        foreach (var metric in reading.Metrics) evt.Metrics.Add(new SensorMetric(metric.Name, metric.Value));
+        var context = _context ??= new BuiltInContext();
 
-        if (_state.NewestTimestampMs != long.MinValue && reading.TimestampMs < _state.NewestTimestampMs - AllowedLatenessMs)
-        {
-            counters.Late++;
-            return ReadingOutcome.Late;
-        }
+        var duplicates = _preprocess.Duplicates;
+        if (Run(_preprocess, BuiltInFunctions.Preprocess, evt, context) is null)
+            return _preprocess.Duplicates != duplicates ? ReadingOutcome.Duplicate : ReadingOutcome.Late;
+        _state.Counters.Accepted++;
+        Run(_transform, BuiltInFunctions.Transform, evt, context);
+        Run(_detect, BuiltInFunctions.Detect, evt, context);
 
-        if (reading.TimestampMs > _state.NewestTimestampMs)
+        if (evt.Anomalies.Count > 0)
         {
-            _state.NewestTimestampMs = reading.TimestampMs;
-        }
-
-        counters.Accepted++;
-        var now = _time.GetUtcNow().UtcDateTime;
-        var alpha = SmoothingAlpha;
-        foreach (var metric in reading.Metrics)
-        {
-            if (!MetricTransform.TryApply(MetricTransform.RuleFor(_state.Config, metric.Name), metric.Value, out var value))
+            var now = _time.GetUtcNow().UtcDateTime;
+            foreach (var a in evt.Anomalies)
             {
-                counters.Filtered++;
-                continue;
-            }
-
-            var metricState = GetOrAddMetric(metric.Name);
-            if (metricState is null)
-            {
-                counters.MetricLimitExceeded++;
-                continue;
-            }
-
-            metricState.Smoothed = metricState.Count == 0 || alpha >= 1.0
-                ? value
-                : metricState.Smoothed + alpha * (value - metricState.Smoothed);
-            metricState.Add(value);
-            metricState.LastTimestampMs = reading.TimestampMs;
-
-            var detector = metricState.Live!;
-            var score = detector.Next(reading.TimestampMs, metricState.Smoothed);
-            metricState.LastScore = score;
-            if (score >= detector.Threshold)
-            {
-                counters.Anomalies++;
-                var anomaly = new Anomaly(_sensorId, metric.Name, reading.TimestampMs, reading.Seq, value, score, detector.Name, now);
+                var anomaly = new Anomaly(_sensorId, a.Metric, reading.TimestampMs, reading.Seq, a.Value, a.Score, a.Detector, now);
                 anomalies.Add(anomaly);
                 RememberAnomaly(anomaly);
             }
         }
 
-        _state.Last = new LastReading(reading.TimestampMs, reading.Seq, reading.Metrics, now);
+        _state.Last = new LastReading(reading.TimestampMs, reading.Seq, reading.Metrics, _time.GetUtcNow().UtcDateTime);
         return ReadingOutcome.Accepted;
     }
 
-    /// <summary>Copies live detector state into the serialisable state (called before a write).</summary>
+    private SensorEvent? Run(IFunctionHandler<SensorEvent, SensorEvent?> function, string name, SensorEvent evt, BuiltInContext context)
+    {
+        context.Set(name, _environment);
+        var task = function.HandleAsync(evt, context);
+        if (!task.IsCompletedSuccessfully)
+        {
+            throw task.Exception?.InnerException ?? new InvalidOperationException($"{name} must complete synchronously on the hot path");
+        }
+
+        return task.Result;
+    }
+
+    /// <summary>Copies the built-ins' warm state into the serialisable state (called before a write).</summary>
     public void Checkpoint()
     {
-        foreach (var metric in _state.Metrics.Values)
-        {
-            if (metric.Live is { } live)
-            {
-                metric.DetectorState = live.SaveState();
-                metric.Detector = live.Name;
-            }
-        }
+        var saved = _state.FunctionState ??= new Dictionary<string, byte[]>(3, StringComparer.Ordinal);
+        Save(saved, BuiltInFunctions.Preprocess, _preprocess);
+        Save(saved, BuiltInFunctions.Transform, _transform);
+        Save(saved, BuiltInFunctions.Detect, _detect);
+    }
+
+    /// <summary>After a successful write the copies are dropped: the live functions hold the state.</summary>
+    public void Checkpointed() => _state.FunctionState = null;
+
+    private static void Save(Dictionary<string, byte[]> saved, string name, IStatefulFunction function)
+    {
+        if (function.SaveState() is { } bytes) saved[name] = bytes;
+        else saved.Remove(name);
+    }
+
+    private void Restore()
+    {
+        if (_state.FunctionState is not { } saved) return;
+        if (saved.TryGetValue(BuiltInFunctions.Preprocess, out var p)) ((IStatefulFunction)_preprocess).RestoreState(p);
+        if (saved.TryGetValue(BuiltInFunctions.Transform, out var t)) ((IStatefulFunction)_transform).RestoreState(t);
+        if (saved.TryGetValue(BuiltInFunctions.Detect, out var d)) _detect.RestoreState(d, _environment);
+        _state.FunctionState = null;
     }
 
     /// <summary>Applies a new configuration; detectors restart when the detector or its parameters change.</summary>
     public void Reconfigure(SensorConfig config)
     {
-        Validate(config);
-        var previous = _state.Config;
+        var environment = EnvironmentFor(config, _options);
+        BuiltInSettings.From(environment); // throws ArgumentException with a user-facing message when invalid
         _state.Config = config;
-        var detectorChanged = (previous?.Detector ?? _options.DefaultDetector) != (config.Detector ?? _options.DefaultDetector)
-            || !SameParameters(previous?.DetectorParameters, config.DetectorParameters);
-        if (detectorChanged)
-        {
-            foreach (var metric in _state.Metrics.Values)
-            {
-                metric.Live = CreateDetector();
-                metric.Detector = metric.Live.Name;
-                metric.DetectorState = null;
-            }
-        }
+        _environment = environment;
+        _detect.Configure(environment);
     }
 
-    /// <summary>Throws <see cref="ArgumentException"/> with a user-facing message when the configuration is invalid.</summary>
-    public static void Validate(SensorConfig config)
+    /// <summary>The built-ins' environment variables: the silo's defaults, overridden by the sensor's configuration.</summary>
+    public static IReadOnlyDictionary<string, string> EnvironmentFor(SensorConfig? config, SensorPipelineOptions options)
     {
-        if (config.Detector is { } name)
-        {
-            // Creating one proves the name and the parameters are valid.
-            DetectorCatalog.Create(name, config.DetectorParameters);
-        }
-
-        if (config.AllowedLatenessMs is < 0)
-            throw new ArgumentException("allowedLatenessMs must be >= 0");
-        if (config.SmoothingAlpha is { } a && (a <= 0 || a > 1 || !double.IsFinite(a)))
-            throw new ArgumentException("smoothingAlpha must be in (0, 1]");
-        if (config.Metrics is { } rules)
-        {
-            foreach (var (metric, rule) in rules)
-            {
-                if (!double.IsFinite(rule.Scale) || !double.IsFinite(rule.Offset))
-                    throw new ArgumentException($"metric '{metric}': scale and offset must be finite");
-                if (rule.Min is { } min && rule.Max is { } max && min > max)
-                    throw new ArgumentException($"metric '{metric}': min must not exceed max");
-                if (rule.ClampMin is { } cmin && rule.ClampMax is { } cmax && cmin > cmax)
-                    throw new ArgumentException($"metric '{metric}': clampMin must not exceed clampMax");
-            }
-        }
+        if (config is null) return DefaultEnvironments.GetValue(options, o => Build(null, o));
+        return Build(config, options);
     }
 
-    private MetricState? GetOrAddMetric(string name)
+    private static Dictionary<string, string> Build(SensorConfig? config, SensorPipelineOptions options)
     {
-        if (_state.Metrics.TryGetValue(name, out var existing))
+        var env = new Dictionary<string, string>(StringComparer.Ordinal)
         {
-            return existing;
-        }
-
-        if (_state.Metrics.Count >= _options.MaxMetricsPerSensor)
-        {
-            return null;
-        }
-
-        var live = CreateDetector();
-        var created = new MetricState { Live = live, Detector = live.Name };
-        _state.Metrics.Add(name, created);
-        return created;
-    }
-
-    private IAnomalyDetector CreateDetector()
-        => DetectorCatalog.Create(DetectorName, _state.Config?.DetectorParameters);
-
-    private void RestoreDetectors()
-    {
-        foreach (var metric in _state.Metrics.Values)
-        {
-            var live = CreateDetector();
-            if (metric.DetectorState is { } saved && metric.Detector == live.Name)
-            {
-                try
-                {
-                    live.LoadState(saved);
-                }
-                catch (ArgumentException)
-                {
-                    // A state from an older detector version: start that detector afresh.
-                    live = CreateDetector();
-                }
-            }
-
-            metric.Live = live;
-            metric.Detector = live.Name;
-        }
+            [BuiltInSettings.AllowedLatenessMs] = (config?.AllowedLatenessMs ?? options.AllowedLatenessMs).ToString(CultureInfo.InvariantCulture),
+            [BuiltInSettings.DedupeWindow] = options.DedupeWindow.ToString(CultureInfo.InvariantCulture),
+            [BuiltInSettings.SmoothingAlpha] = (config?.SmoothingAlpha ?? options.SmoothingAlpha).ToString("R", CultureInfo.InvariantCulture),
+            [BuiltInSettings.Detector] = config?.Detector ?? options.DefaultDetector,
+            [BuiltInSettings.MaxMetrics] = options.MaxMetricsPerSensor.ToString(CultureInfo.InvariantCulture),
+        };
+        if (config?.DetectorParameters is { Count: > 0 } parameters)
+            env[BuiltInSettings.DetectorParameters] = JsonSerializer.Serialize(parameters, BuiltInSettings.Json);
+        if (config?.Metrics is { Count: > 0 } rules)
+            env[BuiltInSettings.MetricRules] = JsonSerializer.Serialize(rules, BuiltInSettings.Json);
+        return env;
     }
 
     private void RememberAnomaly(Anomaly anomaly)
     {
         var recent = _state.RecentAnomalies;
-        if (recent.Count >= _options.RecentAnomalies)
-        {
-            recent.RemoveAt(0);
-        }
-
+        if (recent.Count >= _options.RecentAnomalies) recent.RemoveAt(0);
         recent.Add(anomaly);
     }
 
-    private static bool SameParameters(Dictionary<string, double>? a, Dictionary<string, double>? b)
+    /// <summary>The context the built-ins run with: their name and the sensor's environment variables; no time limit (they are synchronous and bounded).</summary>
+    private sealed class BuiltInContext : IFunctionContext, IFunctionLogger
     {
-        if (a is null || a.Count == 0) return b is null || b.Count == 0;
-        if (b is null || a.Count != b.Count) return false;
-        foreach (var (k, v) in a)
+        private string _requestId = "";
+        private IReadOnlyDictionary<string, string> _environment = new Dictionary<string, string>();
+
+        public void Set(string name, IReadOnlyDictionary<string, string> environment)
         {
-            if (!b.TryGetValue(k, out var w) || !v.Equals(w)) return false;
+            FunctionName = name;
+            _environment = environment;
+            _requestId = "";
         }
 
-        return true;
+        public string RequestId => _requestId.Length > 0 ? _requestId : _requestId = Guid.NewGuid().ToString();
+        public string FunctionName { get; private set; } = "";
+        public string FunctionVersion => "builtin";
+        public string? InvokedAlias => null;
+        public int MemoryLimitMb => 0;
+        public TimeSpan RemainingTime => Timeout.InfiniteTimeSpan;
+        public CancellationToken CancellationToken => CancellationToken.None;
+        public IFunctionLogger Logger => this;
+        public IReadOnlyDictionary<string, string> Environment => _environment;
+        public string TempDirectory => Path.GetTempPath();
+
+        public Task<JsonElement> InvokeAsync(string function, object? payload, CancellationToken cancellationToken = default)
+            => throw new NotSupportedException("built-in functions do not call other functions");
+
+        public void Log(FunctionLogLevel level, string message, IReadOnlyDictionary<string, object?>? fields = null)
+        {
+        }
     }
 }

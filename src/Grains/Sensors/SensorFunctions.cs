@@ -1,5 +1,5 @@
-using System.Text;
 using System.Text.Json;
+using Fleet.Functions.Sensors;
 using Fleet.Grains.Functions;
 using Fleet.Grains.Readings;
 
@@ -114,33 +114,10 @@ internal sealed class SensorFunctions(string sensorId, IFunctionDirectory direct
     /// <summary>The event a bound function receives: the reading, its topic and the anomalies it raised.</summary>
     internal string EventJson(Reading reading, List<Anomaly> anomalies)
     {
-        using var buffer = new MemoryStream(256);
-        using (var w = new Utf8JsonWriter(buffer))
-        {
-            w.WriteStartObject();
-            w.WriteString("sensorId", sensorId);
-            w.WriteString("topic", Topics.Telemetry(sensorId));
-            w.WriteNumber("timestamp", reading.TimestampMs);
-            if (reading.HasSeq) w.WriteNumber("seq", reading.Seq);
-            w.WriteStartObject("metrics");
-            foreach (var metric in reading.Metrics) w.WriteNumber(metric.Name, metric.Value);
-            w.WriteEndObject();
-            w.WriteStartArray("anomalies");
-            foreach (var a in anomalies)
-            {
-                w.WriteStartObject();
-                w.WriteString("metric", a.Metric);
-                w.WriteNumber("value", a.Value);
-                w.WriteNumber("score", a.Score);
-                w.WriteString("detector", a.Detector);
-                w.WriteEndObject();
-            }
-
-            w.WriteEndArray();
-            w.WriteEndObject();
-        }
-
-        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+        var evt = new SensorEvent().Reset(sensorId, reading.TimestampMs, reading.HasSeq ? reading.Seq : null);
+        foreach (var metric in reading.Metrics) evt.Metrics.Add(new SensorMetric(metric.Name, metric.Value));
+        foreach (var a in anomalies) evt.Anomalies.Add(new SensorAnomaly(a.Metric, a.Value, a.Score, a.Detector));
+        return JsonSerializer.Serialize(evt);
     }
 
     public SensorFunctionsView View()

@@ -221,6 +221,7 @@ public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserv
         try
         {
             await _state.WriteStateAsync(cancellationToken);
+            _pipeline.Checkpointed();
         }
         catch
         {
@@ -232,17 +233,17 @@ public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserv
     private SensorSnapshot Snapshot()
     {
         var s = _state.State;
-        var c = s.Counters;
+        var c = _pipeline.Counts;
         var counts = new SensorCountsView(
             c.Accepted,
-            c.RejectedTotal,
-            c.Rejected?.ToDictionary(kv => kv.Key.Name(), kv => kv.Value) ?? new Dictionary<string, long>(),
+            s.Counters.RejectedTotal,
+            s.Counters.Rejected?.ToDictionary(kv => kv.Key.Name(), kv => kv.Value) ?? new Dictionary<string, long>(),
             c.Duplicates,
             c.Late,
             c.Filtered,
             c.Anomalies,
             c.MetricLimitExceeded);
-        var metrics = s.Metrics
+        var metrics = _pipeline.Metrics
             .OrderBy(kv => kv.Key, StringComparer.Ordinal)
             .Select(kv => new MetricSummary(
                 kv.Key,
@@ -254,11 +255,11 @@ public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserv
                 kv.Value.Last,
                 kv.Value.LastTimestampMs,
                 new DetectorSummary(
-                    kv.Value.Live?.Name ?? kv.Value.Detector,
-                    kv.Value.Live?.Threshold ?? 0,
+                    kv.Value.Detector.Name,
+                    kv.Value.Detector.Threshold,
                     kv.Value.LastScore,
-                    kv.Value.Live?.Count ?? 0,
-                    kv.Value.Live?.StateSize ?? 0)))
+                    kv.Value.Detector.Count,
+                    kv.Value.Detector.StateSize)))
             .ToArray();
         var known = _registered || s.FirstSeenUtc != default;
         return new SensorSnapshot(

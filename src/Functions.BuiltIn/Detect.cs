@@ -1,0 +1,195 @@
+using Fleet.Detectors;
+using Fleet.Functions.Sensors;
+
+namespace Fleet.Functions.BuiltIn;
+
+/// <summary>Running statistics and the live detector of one metric.</summary>
+public sealed class MetricTrack
+{
+    public long Count { get; private set; }
+    public double Mean { get; private set; }
+    public double M2 { get; private set; }
+    public double Min { get; private set; } = double.PositiveInfinity;
+    public double Max { get; private set; } = double.NegativeInfinity;
+    public double Last { get; private set; }
+    public double Smoothed { get; internal set; }
+    public double LastScore { get; internal set; }
+    public long LastTimestampMs { get; internal set; }
+    public IAnomalyDetector Detector { get; internal set; } = null!;
+
+    public double Variance => Count > 1 ? M2 / (Count - 1) : 0;
+
+    public void Add(double value)
+    {
+        Count++;
+        var delta = value - Mean;
+        Mean += delta / Count;
+        M2 += delta * (value - Mean);
+        if (value < Min) Min = value;
+        if (value > Max) Max = value;
+        Last = value;
+    }
+
+    internal void Write(BinaryWriter w)
+    {
+        w.Write(Count);
+        w.Write(Mean);
+        w.Write(M2);
+        w.Write(Min);
+        w.Write(Max);
+        w.Write(Last);
+        w.Write(Smoothed);
+        w.Write(LastScore);
+        w.Write(LastTimestampMs);
+        w.Write(Detector.Name);
+        var state = Detector.SaveState();
+        w.Write(state.Length);
+        w.Write(state);
+    }
+
+    internal static MetricTrack Read(BinaryReader r, Func<IAnomalyDetector> create)
+    {
+        var track = new MetricTrack
+        {
+            Count = r.ReadInt64(), Mean = r.ReadDouble(), M2 = r.ReadDouble(), Min = r.ReadDouble(), Max = r.ReadDouble(),
+            Last = r.ReadDouble(), Smoothed = r.ReadDouble(), LastScore = r.ReadDouble(), LastTimestampMs = r.ReadInt64(),
+        };
+        var name = r.ReadString();
+        var state = r.ReadBytes(r.ReadInt32());
+        var detector = create();
+        if (detector.Name == name)
+        {
+            try
+            {
+                detector.LoadState(state);
+            }
+            catch (ArgumentException)
+            {
+                detector = create(); // a state from an older detector version: start that detector afresh
+            }
+        }
+
+        track.Detector = detector;
+        return track;
+    }
+}
+
+/// <summary>
+/// Built-in step 3, anomaly detection: per metric (at most <c>MAX_METRICS</c>), EWMA smoothing
+/// (<c>SMOOTHING_ALPHA</c>), running statistics, and one online detector (<c>DETECTOR</c>,
+/// <c>DETECTOR_PARAMETERS</c>); a score at or above the detector's threshold adds an anomaly to the event.
+/// Changing the detector or its parameters restarts every metric's detector.
+/// </summary>
+public sealed class Detect : IFunctionHandler<SensorEvent, SensorEvent?>, IStatefulFunction
+{
+    private readonly Dictionary<string, MetricTrack> _metrics = new(StringComparer.Ordinal);
+    private BuiltInSettings? _settings;
+    private IReadOnlyDictionary<string, string>? _environment;
+    private byte[]? _pending;
+
+    public IReadOnlyDictionary<string, MetricTrack> Metrics => _metrics;
+    public long MetricLimitExceeded { get; private set; }
+    public long Anomalies { get; private set; }
+
+    public Task<SensorEvent?> HandleAsync(SensorEvent evt, IFunctionContext context)
+    {
+        if (_pending is { } pending)
+        {
+            _pending = null;
+            RestoreState(pending, context.Environment);
+        }
+
+        var settings = Settings(context.Environment);
+        var alpha = settings.Alpha;
+        foreach (var metric in evt.Metrics)
+        {
+            var track = GetOrAdd(metric.Name, settings);
+            if (track is null)
+            {
+                MetricLimitExceeded++;
+                continue;
+            }
+
+            var value = metric.Value;
+            track.Smoothed = track.Count == 0 || alpha >= 1.0 ? value : track.Smoothed + alpha * (value - track.Smoothed);
+            track.Add(value);
+            track.LastTimestampMs = evt.Timestamp;
+            var detector = track.Detector;
+            var score = detector.Next(evt.Timestamp, track.Smoothed);
+            track.LastScore = score;
+            if (score >= detector.Threshold)
+            {
+                Anomalies++;
+                evt.Anomalies.Add(new SensorAnomaly(metric.Name, value, score, detector.Name));
+            }
+        }
+
+        return Passed.Of(evt);
+    }
+
+    /// <summary>Applies an environment now rather than at the next event (a reconfiguration restarts detectors at once).</summary>
+    public void Configure(IReadOnlyDictionary<string, string> environment) => Settings(environment);
+
+    private BuiltInSettings Settings(IReadOnlyDictionary<string, string> environment)
+    {
+        if (ReferenceEquals(environment, _environment) && _settings is not null) return _settings;
+        var cache = default(SettingsCache);
+        var next = cache.Get(environment);
+        if (_settings is not null && !_settings.SameDetector(next))
+        {
+            foreach (var track in _metrics.Values) track.Detector = DetectorCatalog.Create(next.DetectorName, next.Parameters);
+        }
+
+        _settings = next;
+        _environment = environment;
+        return next;
+    }
+
+    private MetricTrack? GetOrAdd(string name, BuiltInSettings settings)
+    {
+        if (_metrics.TryGetValue(name, out var existing)) return existing;
+        if (_metrics.Count >= settings.MetricLimit) return null;
+        var created = new MetricTrack { Detector = DetectorCatalog.Create(settings.DetectorName, settings.Parameters) };
+        _metrics.Add(name, created);
+        return created;
+    }
+
+    public byte[]? SaveState()
+    {
+        using var stream = new MemoryStream();
+        using (var w = new BinaryWriter(stream))
+        {
+            w.Write((byte)1);
+            w.Write(MetricLimitExceeded);
+            w.Write(Anomalies);
+            w.Write(_metrics.Count);
+            foreach (var (name, track) in _metrics)
+            {
+                w.Write(name);
+                track.Write(w);
+            }
+        }
+
+        return stream.ToArray();
+    }
+
+    /// <summary>Restores the metrics; detectors are rebuilt with the settings of <paramref name="environment"/>.</summary>
+    public void RestoreState(byte[] state, IReadOnlyDictionary<string, string> environment)
+    {
+        var settings = Settings(environment);
+        using var r = new BinaryReader(new MemoryStream(state));
+        if (r.ReadByte() != 1) return;
+        MetricLimitExceeded = r.ReadInt64();
+        Anomalies = r.ReadInt64();
+        var count = r.ReadInt32();
+        _metrics.Clear();
+        for (var i = 0; i < count; i++)
+        {
+            var name = r.ReadString();
+            _metrics[name] = MetricTrack.Read(r, () => DetectorCatalog.Create(settings.DetectorName, settings.Parameters));
+        }
+    }
+
+    /// <summary>Kept until the first event, whose context carries the environment the detectors are rebuilt with.</summary>
+    void IStatefulFunction.RestoreState(byte[] state) => _pending = state;
+}
