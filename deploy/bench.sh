@@ -24,11 +24,9 @@ LOADGEN="dotnet tools/LoadGen/bin/Release/net10.0/Fleet.LoadGen.dll"
 # A 64 MB gen0 budget: fewer, cheaper collections under message load (see docs/benchmarks.md); deploy/ sets it too.
 export DOTNET_GCgen0size=${DOTNET_GCgen0size:-0x4000000}
 WORK=$(mktemp -d)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+. deploy/bench-lib.sh
 cleanup() { [ -n "${BROKER:-}" ] && kill "$BROKER" 2>/dev/null; [ -n "${SILO:-}" ] && kill "$SILO" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-field() { grep -Eo "$1=[0-9.]+" | head -1 | cut -d= -f2; }
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r); dotnet $(dotnet --version)"
 echo "load: $SENSORS sensors x $PER_SENSOR readings over $CONNECTIONS connections, JSON ~45 bytes"
@@ -55,14 +53,8 @@ kill "$BROKER"; wait "$BROKER" 2>/dev/null || true; BROKER=
 # 2. The pipeline, once per ingress transport: one silo on embedded defaults (Release), fresh data folder.
 run_pipeline() {
   local transport=$1
-  local http_port mqtt_port
-  http_port=$(free_port); mqtt_port=$(free_port)
-  rm -f "$WORK"/fleet.db*
-  (cd src/Silo/bin/Release/net10.0 && Urls="http://127.0.0.1:$http_port" Mqtt__Port=$mqtt_port Storage__Path="$WORK/fleet.db" \
-    Silo__Transport=$transport Silo__SiloPort=$(free_port) Silo__GatewayPort=$(free_port) Logging__LogLevel__Default=Warning \
-    exec dotnet Fleet.Silo.dll > "$WORK/silo-$transport.log" 2>&1) & SILO=$!
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$http_port/health" >/dev/null && break; sleep 0.3; done
-  local lg="$LOADGEN --port $mqtt_port --http http://127.0.0.1:$http_port"
+  start_silo src/Silo/bin/Release/net10.0 "$transport" "$WORK/silo-$transport.log" "$WORK/fleet.db"
+  local lg="$LOADGEN --port $MQTT_PORT --http http://127.0.0.1:$HTTP_PORT"
   echo "== pipeline, transport=$transport"
 
   # Warm-up: activations, and enough calls for tiered JIT and dynamic PGO to settle (~300k messages).
