@@ -62,6 +62,8 @@ public static class FleetSiloExtensions
         builder.Services.AddFunctions(configuration);
         builder.Services.AddMqttGateway(configuration);
         builder.AddFleetTelemetry();
+        // Enums in answers are names ("Succeeded", "Timeout"), not numbers.
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter()));
         return builder;
     }
 

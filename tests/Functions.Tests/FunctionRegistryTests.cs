@@ -72,6 +72,19 @@ public sealed class FunctionRegistryTests(FunctionsClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_function_deployed_through_one_silo_serves_on_the_other()
+    {
+        var name = "both-" + Guid.NewGuid().ToString("n")[..8];
+        await fixture.ServicesOf(0).GetRequiredService<FunctionDeployer>().DeployAsync(Config(name, "EchoX"), Echo("EchoX", "x"));
+        var other = fixture.ServicesOf(1).GetRequiredService<FunctionPool>();
+        var result = await other.InvokeAsync(name, new InvocationRequest("r", "{}", null), CancellationToken.None);
+
+        Assert.True(result.Succeeded, result.Error?.Message);
+        Assert.Contains("\"tag\":\"x\"", result.PayloadJson);
+        Assert.NotNull(result.InitDurationMs); // a cold start on the second silo, from the cluster's copy of the code
+    }
+
+    [Fact]
     public async Task Versions_and_aliases_follow_Lambda_rules()
     {
         var name = "rules-" + Guid.NewGuid().ToString("n")[..8];
@@ -255,7 +268,7 @@ public sealed class FunctionRegistryTests(FunctionsClusterFixture fixture)
         {
             Name = "b-" + suffix, TopicFilter = $"sensors/{sensor}/telemetry", Functions = [enrich, filter],
         });
-        fixture.Services.GetRequiredService<BindingCache>().Apply(table);
+        for (var silo = 0; silo < 2; silo++) fixture.ServicesOf(silo).GetRequiredService<BindingCache>().Apply(table);
 
         var grain = fixture.Client.GetGrain<ISensorGrain>(sensor);
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();

@@ -10,7 +10,7 @@ using Orleans.TestingHost;
 
 namespace Fleet.Functions.Tests;
 
-/// <summary>One in-process silo with SQLite state, the sensor grains and the function runtimes, composed as the real silo is.</summary>
+/// <summary>Two in-process silos sharing SQLite state, with the sensor grains and the function runtimes, composed as the real silo is.</summary>
 public sealed class FunctionsClusterFixture : IAsyncLifetime
 {
     private static readonly string Root = Path.Combine(Path.GetTempPath(), $"fleet-functions-tests-{Guid.NewGuid():N}");
@@ -19,7 +19,10 @@ public sealed class FunctionsClusterFixture : IAsyncLifetime
 
     public IClusterClient Client => Cluster.Client;
 
-    public IServiceProvider Services => ((InProcessSiloHandle)Cluster.Primary!).SiloHost!.Services;
+    public IServiceProvider Services => ServicesOf(0);
+
+    /// <summary>The services of silo <paramref name="index"/> (0: the primary).</summary>
+    public IServiceProvider ServicesOf(int index) => ((InProcessSiloHandle)Cluster.Silos[index]).SiloHost!.Services;
 
     public FunctionDeployer Deployer => Services.GetRequiredService<FunctionDeployer>();
 
@@ -27,7 +30,7 @@ public sealed class FunctionsClusterFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var builder = new TestClusterBuilder(1);
+        var builder = new TestClusterBuilder(2);
         builder.AddSiloBuilderConfigurator<SiloConfigurator>();
         Cluster = builder.Build();
         await Cluster.DeployAsync();

@@ -179,9 +179,10 @@ internal sealed class HandlerBinding
         return result is null ? "null" : JsonSerializer.Serialize(result, _resultType ?? result.GetType(), Json);
     }
 
+    /// <summary>The loader's own failures, not a function's FileNotFoundException about its data files.</summary>
     private static bool IsMissingDependency(Exception ex)
-        => ex is FileNotFoundException or FileLoadException or TypeLoadException
-           || ex is ReflectionTypeLoadException;
+        => ex is FileNotFoundException { FileName: { } file } && file.Contains("Version=", StringComparison.Ordinal)
+           || ex is FileLoadException or TypeLoadException or ReflectionTypeLoadException;
 
     private static FunctionLoadException MissingDependency(Exception ex, string handler)
     {

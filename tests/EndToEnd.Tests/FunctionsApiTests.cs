@@ -1,0 +1,147 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json.Nodes;
+using Fleet.Functions.Tests;
+
+namespace Fleet.EndToEnd.Tests;
+
+/// <summary>
+/// Direct invocation over HTTP against a real silo: every typed error (Timeout, MemoryLimitExceeded in
+/// JavaScript and in an isolated worker, Unhandled, Throttled, NotFound), bad deploys refused while the
+/// previous code serves, and the silo alive afterwards.
+/// </summary>
+public sealed class FunctionsApiTests
+{
+    private static string DotNet(string assembly, string body)
+        => Convert.ToBase64String(FunctionPackages.Zip(($"{assembly}.dll", FunctionPackages.Compile(assembly, $"namespace {assembly}; public class H {{ {body} }}"))));
+
+    private static object Function(string assembly, string method, string body, int timeout = 3, int memory = 128, string isolation = "in-process", int? reserved = null)
+        => new { runtime = "dotnet", handler = $"{assembly}::{assembly}.H::{method}", timeout, memorySize = memory, isolation, reservedConcurrency = reserved, zipFile = DotNet(assembly, body) };
+
+    private static async Task<(HttpResponseMessage Response, JsonNode? Body)> Invoke(SiloProcess silo, string function, string payload = "{}", string? type = null)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/functions/{function}/invocations") { Content = new StringContent(payload, Encoding.UTF8, "application/json") };
+        if (type is not null) request.Headers.Add("X-Invocation-Type", type);
+        request.Headers.Add("X-Log-Type", "Tail");
+        var response = await silo.Http.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+        return (response, text.Length == 0 ? null : JsonNode.Parse(text));
+    }
+
+    private static string? Header(HttpResponseMessage response, string name)
+        => response.Headers.TryGetValues(name, out var values) ? values.Single() : null;
+
+    [Fact]
+    public async Task Every_invocation_error_is_typed_and_the_silo_lives_on()
+    {
+        await using var silo = new SiloProcess();
+        await silo.StartAsync();
+
+        // Success, with the executed version, the request id and the log tail.
+        (await silo.PutJsonAsync("/functions/double", Function("Twice", "Handle", "public int Handle(int x, Fleet.Functions.IFunctionContext c) { c.Logger.Info(\"doubling\"); return x * 2; }"))).EnsureSuccessStatusCode();
+        var (ok, okBody) = await Invoke(silo, "double", "21");
+        Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        Assert.Equal(42, (int)okBody!);
+        Assert.Equal("$LATEST", Header(ok, "X-Executed-Version"));
+        Assert.False(string.IsNullOrEmpty(Header(ok, "X-Request-Id")));
+        Assert.Contains("doubling", Encoding.UTF8.GetString(Convert.FromBase64String(Header(ok, "X-Log-Result")!)));
+
+        // Timeout: a handler that ignores cancellation is abandoned after the function's timeout.
+        (await silo.PutJsonAsync("/functions/sleepy", Function("Sleepy", "Handle", "public int Handle(int x) { System.Threading.Thread.Sleep(30_000); return x; }", timeout: 1))).EnsureSuccessStatusCode();
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var (timedOut, timeoutBody) = await Invoke(silo, "sleepy", "1");
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), $"took {watch.Elapsed}");
+        Assert.Equal(HttpStatusCode.OK, timedOut.StatusCode); // Lambda: a function error is a 200 with X-Function-Error
+        Assert.Equal("Timeout", Header(timedOut, "X-Function-Error"));
+        Assert.Equal("Timeout", (string)timeoutBody!["errorKind"]!);
+        Assert.Contains("timed out after 1.00 seconds", (string)timeoutBody["errorMessage"]!);
+
+        // Unhandled: the exception's type and message.
+        (await silo.PutJsonAsync("/functions/thrower", Function("Thrower", "Handle", "public int Handle(int x) => throw new System.InvalidOperationException(\"sensor offline\");"))).EnsureSuccessStatusCode();
+        var (threw, threwBody) = await Invoke(silo, "thrower", "1");
+        Assert.Equal("Unhandled", Header(threw, "X-Function-Error"));
+        Assert.Equal("System.InvalidOperationException", (string)threwBody!["errorType"]!);
+        Assert.Equal("sensor offline", (string)threwBody["errorMessage"]!);
+
+        // MemoryLimitExceeded in an isolated worker: the worker fails alone.
+        (await silo.PutJsonAsync("/functions/hog", Function("Hog", "Handle",
+            "private readonly System.Collections.Generic.List<byte[]> _held = new(); public int Handle(int mb) { for (var i = 0; i < mb; i++) { var b = new byte[1 << 20]; b[i % b.Length] = 1; _held.Add(b); } return _held.Count; }",
+            timeout: 30, isolation: "process"))).EnsureSuccessStatusCode();
+        var (small, smallBody) = await Invoke(silo, "hog", "10");
+        Assert.Equal(10, (int)smallBody!);
+        Assert.Null(Header(small, "X-Function-Error"));
+        var (hog, hogBody) = await Invoke(silo, "hog", "400");
+        Assert.Equal("MemoryLimitExceeded", Header(hog, "X-Function-Error"));
+        Assert.Contains("128", (string)hogBody!["errorMessage"]!);
+
+        // MemoryLimitExceeded in JavaScript.
+        var js = Convert.ToBase64String(FunctionPackages.Zip(("index.js", FunctionPackages.Text(
+            "exports.handler = async (event) => { const keep = []; for (let i = 0; i < 1e7; i++) keep.push('x'.repeat(1024) + i); return keep.length; };"))));
+        (await silo.PutJsonAsync("/functions/js-hog", new { runtime = "javascript", handler = "index.handler", memorySize = 128, timeout = 30, zipFile = js })).EnsureSuccessStatusCode();
+        var (jsHog, jsHogBody) = await Invoke(silo, "js-hog");
+        Assert.Equal("MemoryLimitExceeded", Header(jsHog, "X-Function-Error"));
+        Assert.Equal("MemoryLimitExceeded", (string)jsHogBody!["errorKind"]!);
+
+        // Throttled: no concurrency reserved.
+        (await silo.PutJsonAsync("/functions/closed", Function("Closed", "Handle", "public int Handle(int x) => x;", reserved: 0))).EnsureSuccessStatusCode();
+        var (throttled, throttledBody) = await Invoke(silo, "closed", "1");
+        Assert.Equal(HttpStatusCode.TooManyRequests, throttled.StatusCode);
+        Assert.Equal("Throttled", (string)throttledBody!["errorKind"]!);
+
+        // NotFound: no function, no alias.
+        Assert.Equal(HttpStatusCode.NotFound, (await Invoke(silo, "no-such-function")).Response.StatusCode);
+        var (noAlias, noAliasBody) = await Invoke(silo, "double:prod", "1");
+        Assert.Equal(HttpStatusCode.NotFound, noAlias.StatusCode);
+        Assert.Equal("NotFound", (string)noAliasBody!["errorKind"]!);
+
+        // The silo lives on: healthy, and the first function still answers.
+        Assert.Equal(HttpStatusCode.OK, (await silo.Http.GetAsync("/health")).StatusCode);
+        Assert.Equal(8, (int)(await Invoke(silo, "double", "4")).Body!);
+
+        // This silo's counters per function.
+        var stats = await silo.GetJsonAsync("/functions/sleepy");
+        Assert.Equal(1, (int)stats["stats"]!["errorsByKind"]!["Timeout"]!);
+    }
+
+    [Fact]
+    public async Task Bad_deploys_are_refused_with_a_clear_error_while_the_previous_code_serves()
+    {
+        await using var silo = new SiloProcess();
+        await silo.StartAsync();
+        (await silo.PutJsonAsync("/functions/steady", Function("Steady", "Handle", "public string Handle(int x) => \"v1\";"))).EnsureSuccessStatusCode();
+
+        async Task<JsonNode> Refused(HttpResponseMessage response)
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            return JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+        }
+
+        var notZip = await Refused(await silo.Http.PutAsync("/functions/steady/code", new ByteArrayContent(Encoding.UTF8.GetBytes("not a zip at all"))));
+        Assert.Contains("not a zip", (string)notZip["detail"]!);
+
+        var noHandler = await Refused(await silo.PutJsonAsync("/functions/steady", Function("Steady", "Missing", "public string Handle(int x) => \"v2\";")));
+        Assert.Equal("Runtime.HandlerNotFound", (string)noHandler["error"]!);
+
+        var signature = await Refused(await silo.PutJsonAsync("/functions/steady", Function("Steady", "Handle", "public string Handle(int x, int y, int z) => \"v2\";")));
+        Assert.Equal("Runtime.InvalidSignature", (string)signature["error"]!);
+
+        var ctor = await Refused(await silo.PutJsonAsync("/functions/steady", Function("Steady", "Handle", "public H() => throw new System.IO.FileNotFoundException(\"settings.json\"); public string Handle(int x) => \"v2\";")));
+        Assert.Contains("FileNotFoundException", (string)ctor["error"]! + (string)ctor["detail"]!);
+
+        var invalid = await Refused(await silo.PutJsonAsync("/functions/steady", new { runtime = "dotnet", handler = "x", timeout = 0, memorySize = 64 }));
+        Assert.Contains("timeout must be between 1 and 900", (string)invalid["detail"]!);
+        Assert.Contains("memorySize must be between 128", (string)invalid["detail"]!);
+
+        var (still, body) = await Invoke(silo, "steady", "1");
+        Assert.Equal(HttpStatusCode.OK, still.StatusCode);
+        Assert.Equal("v1", (string)body!);
+
+        // An asynchronous invocation: 202 with an id, the outcome fetched later.
+        var (accepted, acceptedBody) = await Invoke(silo, "steady", "1", type: "Event");
+        Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+        var id = (string)acceptedBody!["requestId"]!;
+        var record = await silo.WaitForAsync($"/invocations/{id}", r => (string?)r["status"] == "Succeeded");
+        Assert.Equal("\"v1\"", (string)record["result"]!["payloadJson"]!);
+    }
+}
