@@ -7,7 +7,7 @@ field() { grep -Eo "$1=[0-9.]+" | head -1 | cut -d= -f2; }
 start_silo() {
   local dir=$1 transport=$2 log=$3 db=$4
   HTTP_PORT=$(free_port); MQTT_PORT=$(free_port)
-  rm -f "$db"*
+  rm -rf "$db"*
   (cd "$dir" && Urls="http://127.0.0.1:$HTTP_PORT" Mqtt__Port=$MQTT_PORT Storage__Path="$db" \
     Functions__CodeCachePath="$db.functions/code" Functions__TempPath="$db.functions/tmp" \
     Silo__Transport=$transport Silo__SiloPort=$(free_port) Silo__GatewayPort=$(free_port) Logging__LogLevel__Default=Warning \

@@ -97,7 +97,7 @@ internal sealed class WorkerLoop(FrameWriter frames, IReadOnlyList<ConsoleLogWri
             : [];
         try
         {
-            _loadContext = new FunctionLoadContext(message.GetString("packageDirectory") ?? "", layers);
+            _loadContext = new FunctionLoadContext("function", message.GetString("packageDirectory") ?? "", layers, isCollectible: false);
             _binding = HandlerBinding.Resolve(_loadContext, handler);
             _target = _binding.CreateInstance(_loadContext, handler);
             FlushConsoles();
@@ -113,8 +113,8 @@ internal sealed class WorkerLoop(FrameWriter frames, IReadOnlyList<ConsoleLogWri
             FlushConsoles();
             var (errorType, init, error) = ex switch
             {
-                WorkerLoadException load => (load.ErrorType, false, (Exception)load),
-                WorkerInitException { InnerException: { } inner } => (ErrorTypeOf(inner), true, inner),
+                FunctionLoadException load => (load.ErrorType, false, (Exception)load),
+                FunctionInitException { InnerException: { } inner } => (ErrorTypeOf(inner), true, inner),
                 _ => ("Runtime.StartError", false, ex),
             };
             frames.Send(WorkerProtocol.StartFailed, w =>
@@ -189,7 +189,7 @@ internal sealed class WorkerLoop(FrameWriter frames, IReadOnlyList<ConsoleLogWri
             }
             else
             {
-                var errorType = failure is WorkerErrorException own ? own.ErrorType : ErrorTypeOf(failure);
+                var errorType = failure is FunctionErrorException own ? own.ErrorType : ErrorTypeOf(failure);
                 SendError(requestId, errorType, failure.Message, failure.StackTrace);
             }
         }

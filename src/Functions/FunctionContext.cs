@@ -34,7 +34,7 @@ internal sealed class FunctionContext(
         {
             null => "null",
             JsonElement e => e.GetRawText(),
-            _ => JsonSerializer.Serialize(payload, payload.GetType(), DotNet.HandlerBinding.Json),
+            _ => JsonSerializer.Serialize(payload, payload.GetType(), HandlerBinding.Json),
         };
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, CancellationToken);
         var result = await invoker.InvokeAsync(functionName, new InvocationRequest(Guid.NewGuid().ToString(), json, null, request.Depth + 1), linked.Token);

@@ -66,8 +66,18 @@ public sealed class FunctionPool : IFunctionInvoker, IHostedService, IAsyncDispo
             var environment = Take(function);
             if (environment is null)
                 return Throttle(function, request, "ConcurrentInvocationLimitExceeded", $"this silo runs at most {_options.MaxPoolEnvironments} pooled environments");
-            cancellationToken.ThrowIfCancellationRequested();
-            var result = await environment.InvokeAsync(request);
+            InvocationResult result;
+            try
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                result = await environment.InvokeAsync(request);
+            }
+            catch
+            {
+                Discard(environment);
+                throw;
+            }
+
             Return(environment);
             _metrics.Record(function.Name, result);
             return result;

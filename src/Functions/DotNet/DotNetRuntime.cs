@@ -31,7 +31,7 @@ public sealed class DotNetRuntime : IFunctionRuntime
         var version = Acquire(code);
         try
         {
-            var target = version.Binding.CreateInstance(code.Configuration.Handler);
+            var target = version.Binding.CreateInstance(version.Context, code.Configuration.Handler);
             return Task.FromResult<IFunctionInstance>(new Instance(this, version, target));
         }
         catch
@@ -73,7 +73,7 @@ public sealed class DotNetRuntime : IFunctionRuntime
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static LoadedVersion Load(FunctionCode code)
     {
-        var context = new FunctionLoadContext(code.Function.Key, code.PackageDirectory, code.LayerDirectories);
+        var context = new FunctionLoadContext(code.Function.Key, code.PackageDirectory, code.LayerDirectories, isCollectible: true);
         try
         {
             return new LoadedVersion(code.Function.Key, context, HandlerBinding.Resolve(context, code.Configuration.Handler));

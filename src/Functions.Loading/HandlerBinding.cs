@@ -2,7 +2,7 @@ using System.Reflection;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 
-namespace Fleet.Functions.Worker;
+namespace Fleet.Functions.Loading;
 
 /// <summary>
 /// The handler named <c>Assembly::Namespace.Type::Method</c>, bound once: the method, how to read its event
@@ -11,7 +11,7 @@ namespace Fleet.Functions.Worker;
 /// <c>ValueTask&lt;T&gt;</c>, <c>Task</c>, <c>ValueTask</c>, <c>T</c> or <c>void</c>; instance (public
 /// parameterless constructor) or static.
 /// </summary>
-internal sealed class HandlerBinding
+public sealed class HandlerBinding
 {
     /// <summary>camelCase out, case-insensitive in.</summary>
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
@@ -33,27 +33,29 @@ internal sealed class HandlerBinding
         _resultType = resultType;
     }
 
-    private Type DeclaringType => _method.DeclaringType!;
+    public Type DeclaringType => _method.DeclaringType!;
 
-    /// <summary>Finds the handler; throws <see cref="WorkerLoadException"/> with a Lambda-style error type when it can't.</summary>
+    public bool IsStatic => _method.IsStatic;
+
+    /// <summary>Finds the handler; throws <see cref="FunctionLoadException"/> with a Lambda-style error type when it can't.</summary>
     public static HandlerBinding Resolve(FunctionLoadContext context, string handler)
     {
         var parts = handler.Split("::");
         if (parts.Length != 3 || parts.Any(string.IsNullOrWhiteSpace))
-            throw new WorkerLoadException("Runtime.InvalidHandler", $"handler '{handler}' must be Assembly::Namespace.Type::Method");
+            throw new FunctionLoadException("Runtime.InvalidHandler", $"handler '{handler}' must be Assembly::Namespace.Type::Method");
         var (assemblyName, typeName, methodName) = (parts[0], parts[1], parts[2]);
         var path = context.Find(assemblyName)
-            ?? throw new WorkerLoadException("Runtime.AssemblyNotFound", $"the package has no assembly '{assemblyName}.dll' (handler '{handler}')");
+            ?? throw new FunctionLoadException("Runtime.AssemblyNotFound", $"the package has no assembly '{assemblyName}.dll' (handler '{handler}')");
         try
         {
-            var assembly = context.LoadFromAssemblyPath(path);
+            var assembly = context.LoadFile(path);
             var type = assembly.GetType(typeName, throwOnError: false)
-                ?? throw new WorkerLoadException("Runtime.HandlerNotFound", $"assembly '{assemblyName}' has no public type '{typeName}' (handler '{handler}')");
+                ?? throw new FunctionLoadException("Runtime.HandlerNotFound", $"assembly '{assemblyName}' has no public type '{typeName}' (handler '{handler}')");
             var candidates = type.GetMethods(BindingFlags.Public | BindingFlags.Instance | BindingFlags.Static)
                 .Where(m => m.Name == methodName && !m.IsGenericMethodDefinition)
                 .ToArray();
             if (candidates.Length == 0)
-                throw new WorkerLoadException("Runtime.HandlerNotFound", $"type '{typeName}' has no public method '{methodName}' (handler '{handler}')");
+                throw new FunctionLoadException("Runtime.HandlerNotFound", $"type '{typeName}' has no public method '{methodName}' (handler '{handler}')");
             string? why = null;
             foreach (var method in candidates.OrderByDescending(m => m.GetParameters().Length))
             {
@@ -72,16 +74,16 @@ internal sealed class HandlerBinding
                 return binding!;
             }
 
-            throw new WorkerLoadException("Runtime.InvalidSignature",
+            throw new FunctionLoadException("Runtime.InvalidSignature",
                 $"'{typeName}::{methodName}' {why}; a handler takes (TEvent) or (TEvent, IFunctionContext) and returns Task<T>, ValueTask<T>, Task, ValueTask, T or void");
         }
-        catch (Exception ex) when (ex is not WorkerLoadException && context.IsMissingDependency(ex))
+        catch (Exception ex) when (ex is not FunctionLoadException && context.IsMissingDependency(ex))
         {
             throw MissingDependency(ex, handler);
         }
         catch (BadImageFormatException ex)
         {
-            throw new WorkerLoadException("Runtime.InvalidAssembly", $"'{assemblyName}.dll' is not a valid .NET assembly: {ex.Message}", ex);
+            throw new FunctionLoadException("Runtime.InvalidAssembly", $"'{assemblyName}.dll' is not a valid .NET assembly: {ex.Message}", ex);
         }
     }
 
@@ -148,12 +150,12 @@ internal sealed class HandlerBinding
         return true;
     }
 
-    /// <summary>Constructs the handler's type once (the cold start's init); its exception becomes <see cref="WorkerInitException"/>.</summary>
+    /// <summary>Constructs the handler's type once (the cold start's init); its exception becomes <see cref="FunctionInitException"/>.</summary>
     public object? CreateInstance(FunctionLoadContext context, string handler)
     {
         if (_method.IsStatic) return null;
         if (DeclaringType.IsAbstract || DeclaringType.GetConstructor(Type.EmptyTypes) is null)
-            throw new WorkerLoadException("Runtime.InvalidSignature", $"type '{DeclaringType.FullName}' needs a public parameterless constructor (or make the handler static)");
+            throw new FunctionLoadException("Runtime.InvalidSignature", $"type '{DeclaringType.FullName}' needs a public parameterless constructor (or make the handler static)");
         try
         {
             return Activator.CreateInstance(DeclaringType);
@@ -161,7 +163,7 @@ internal sealed class HandlerBinding
         catch (TargetInvocationException ex) when (ex.InnerException is { } inner)
         {
             if (context.IsMissingDependency(inner)) throw MissingDependency(inner, handler);
-            throw new WorkerInitException(inner);
+            throw new FunctionInitException(inner);
         }
         catch (Exception ex) when (context.IsMissingDependency(ex))
         {
@@ -179,7 +181,7 @@ internal sealed class HandlerBinding
         }
         catch (JsonException ex)
         {
-            throw new WorkerErrorException("Runtime.InvalidEvent", $"the event does not fit {_eventType.Name}: {ex.Message}", ex);
+            throw new FunctionErrorException("Runtime.InvalidEvent", $"the event does not fit {_eventType.Name}: {ex.Message}", ex);
         }
 
         object? returned;
@@ -197,7 +199,7 @@ internal sealed class HandlerBinding
         return result is null ? "null" : JsonSerializer.Serialize(result, _resultType ?? result.GetType(), Json);
     }
 
-    private static WorkerLoadException MissingDependency(Exception ex, string handler)
+    private static FunctionLoadException MissingDependency(Exception ex, string handler)
     {
         string? name = null;
         if (ex is FileNotFoundException { FileName: { } file })
@@ -213,6 +215,6 @@ internal sealed class HandlerBinding
         }
 
         var what = name is null ? ex.Message : $"assembly '{name}' is neither in the package nor in a layer";
-        return new WorkerLoadException("Runtime.MissingDependency", $"handler '{handler}' needs a dependency that is missing: {what}", ex);
+        return new FunctionLoadException("Runtime.MissingDependency", $"handler '{handler}' needs a dependency that is missing: {what}", ex);
     }
 }

@@ -2,23 +2,23 @@ using System.Collections.Concurrent;
 using System.Reflection;
 using System.Runtime.Loader;
 
-namespace Fleet.Functions.Worker;
+namespace Fleet.Functions.Loading;
 
 /// <summary>
-/// Where the function's assemblies come from, as in the in-process runtime: the package first, then the
-/// layers (a later layer wins over an earlier one; each layer's <c>dotnet/</c> folder, then its root), and
-/// everything else (the framework, the SDK) from the worker, so the handler and the worker share one
-/// <see cref="IFunctionContext"/> type. The worker hosts one function and never unloads it, so assemblies
-/// load from their files.
+/// Where a .NET function's assemblies come from: the package first, then the layers (a later layer wins
+/// over an earlier one; each layer's <c>dotnet/</c> folder, then its root), and everything else (the
+/// framework, the SDK) from the host, so the handler and the platform share one <see cref="IFunctionContext"/>
+/// type. A collectible context (the in-process runtime: one per function version) loads assemblies from
+/// bytes, so no file stays open and it can unload; the worker's (one function, never unloaded) from files.
 /// </summary>
-internal sealed class FunctionLoadContext : AssemblyLoadContext
+public sealed class FunctionLoadContext : AssemblyLoadContext
 {
     private static readonly string SdkName = typeof(IFunctionContext).Assembly.GetName().Name!;
     private readonly IReadOnlyList<string> _probeDirectories;
     private readonly ConcurrentDictionary<string, bool> _notFound = new(StringComparer.OrdinalIgnoreCase);
 
-    public FunctionLoadContext(string packageDirectory, IReadOnlyList<string> layerDirectories)
-        : base("function", isCollectible: false)
+    public FunctionLoadContext(string name, string packageDirectory, IReadOnlyList<string> layerDirectories, bool isCollectible)
+        : base(name, isCollectible)
     {
         var dirs = new List<string> { packageDirectory };
         foreach (var layer in layerDirectories.Reverse())
@@ -64,12 +64,23 @@ internal sealed class FunctionLoadContext : AssemblyLoadContext
         }
     }
 
+    /// <summary>Loads one of the function's assemblies (from bytes when the context can unload).</summary>
+    public Assembly LoadFile(string path)
+    {
+        if (!IsCollectible) return LoadFromAssemblyPath(path);
+        using var image = new MemoryStream(File.ReadAllBytes(path));
+        var pdb = Path.ChangeExtension(path, ".pdb");
+        if (!File.Exists(pdb)) return LoadFromStream(image);
+        using var symbols = new MemoryStream(File.ReadAllBytes(pdb));
+        return LoadFromStream(image, symbols);
+    }
+
     protected override Assembly? Load(AssemblyName assemblyName)
     {
         // The SDK is the contract between the handler and the worker: always the worker's copy.
         if (assemblyName.Name is null || assemblyName.Name == SdkName) return null;
         var path = Find(assemblyName.Name);
-        if (path is not null) return LoadFromAssemblyPath(path);
+        if (path is not null) return LoadFile(path);
         if (!IsPlatformAssembly(assemblyName.Name)) _notFound[assemblyName.Name] = true;
         return null;
     }

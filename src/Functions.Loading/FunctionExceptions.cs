@@ -1,4 +1,4 @@
-namespace Fleet.Functions.Hosting;
+namespace Fleet.Functions.Loading;
 
 /// <summary>
 /// The code cannot serve: not a zip, the handler's file, type or method is missing, its signature is
