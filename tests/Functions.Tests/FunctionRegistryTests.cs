@@ -25,6 +25,12 @@ public sealed class FunctionRegistryTests(FunctionsClusterFixture fixture)
     private static FunctionConfiguration Config(string name, string assembly, IReadOnlyDictionary<string, string>? env = null, int? reserved = null)
         => new() { Name = name, Runtime = FunctionRuntimes.DotNet, Handler = $"{assembly}::{assembly}.H::Handle", Environment = env ?? new Dictionary<string, string>(), ReservedConcurrency = reserved };
 
+    /// <summary>Deploys a .NET function whose handler is <c>{assembly}::{assembly}.H::Handle</c>, compiled from <paramref name="source"/>.</summary>
+    private Task<FunctionDefinition> Deploy(string name, string assembly, string source, int? reserved = null)
+        => fixture.Deployer.DeployAsync(
+            new FunctionConfiguration { Name = name, Runtime = FunctionRuntimes.DotNet, Handler = $"{assembly}::{assembly}.H::Handle", ReservedConcurrency = reserved },
+            FunctionPackages.Zip(($"{assembly}.dll", FunctionPackages.Compile(assembly, source))));
+
     private async Task<JsonElement> Invoke(string function, string payload = "{}")
     {
         var result = await fixture.Pool.InvokeAsync(function, new InvocationRequest(Guid.NewGuid().ToString(), payload, null), CancellationToken.None);
@@ -157,13 +163,9 @@ public sealed class FunctionRegistryTests(FunctionsClusterFixture fixture)
     {
         var suffix = Guid.NewGuid().ToString("n")[..8];
         var callee = "callee-" + suffix;
-        await fixture.Deployer.DeployAsync(
-            new FunctionConfiguration { Name = callee, Runtime = FunctionRuntimes.DotNet, Handler = "Callee::Callee.H::Handle" },
-            FunctionPackages.Zip(("Callee.dll", FunctionPackages.Compile("Callee", "namespace Callee; public class H { public int Handle(int x) => x * 10; }"))));
+        await Deploy(callee, "Callee", "namespace Callee; public class H { public int Handle(int x) => x * 10; }");
         var caller = "caller-" + suffix;
-        await fixture.Deployer.DeployAsync(
-            new FunctionConfiguration { Name = caller, Runtime = FunctionRuntimes.DotNet, Handler = "Caller::Caller.H::Handle" },
-            FunctionPackages.Zip(("Caller.dll", FunctionPackages.Compile("Caller", $$"""
+        await Deploy(caller, "Caller", $$"""
                 using Fleet.Functions;
                 namespace Caller;
                 public class H
@@ -175,7 +177,7 @@ public sealed class FunctionRegistryTests(FunctionsClusterFixture fixture)
                         catch (FunctionInvocationException e) when (e.ErrorType == "NotFound") { return r.GetInt32() + 1; }
                     }
                 }
-                """))));
+                """);
 
         Assert.Equal(31, (await Invoke(caller, "2")).GetInt32());
     }
@@ -184,9 +186,7 @@ public sealed class FunctionRegistryTests(FunctionsClusterFixture fixture)
     public async Task Reserved_concurrency_throttles_what_is_beyond_it()
     {
         var name = "slow-" + Guid.NewGuid().ToString("n")[..8];
-        await fixture.Deployer.DeployAsync(
-            new FunctionConfiguration { Name = name, Runtime = FunctionRuntimes.DotNet, Handler = "Slow::Slow.H::Handle", ReservedConcurrency = 1 },
-            FunctionPackages.Zip(("Slow.dll", FunctionPackages.Compile("Slow", "namespace Slow; public class H { public async Task<int> Handle(int x) { await Task.Delay(500); return x; } }"))));
+        await Deploy(name, "Slow", "namespace Slow; public class H { public async Task<int> Handle(int x) { await Task.Delay(500); return x; } }", reserved: 1);
         var first = fixture.Pool.InvokeAsync(name, new InvocationRequest("a", "1", null), CancellationToken.None);
         await Task.Delay(100);
         var second = await fixture.Pool.InvokeAsync(name, new InvocationRequest("b", "2", null), CancellationToken.None);
@@ -201,13 +201,9 @@ public sealed class FunctionRegistryTests(FunctionsClusterFixture fixture)
     {
         var suffix = Guid.NewGuid().ToString("n")[..8];
         var ok = "async-ok-" + suffix;
-        await fixture.Deployer.DeployAsync(
-            new FunctionConfiguration { Name = ok, Runtime = FunctionRuntimes.DotNet, Handler = "AsyncOk::AsyncOk.H::Handle" },
-            FunctionPackages.Zip(("AsyncOk.dll", FunctionPackages.Compile("AsyncOk", "namespace AsyncOk; public class H { public int Handle(int x) => x + 1; }"))));
+        await Deploy(ok, "AsyncOk", "namespace AsyncOk; public class H { public int Handle(int x) => x + 1; }");
         var failing = "async-fail-" + suffix;
-        await fixture.Deployer.DeployAsync(
-            new FunctionConfiguration { Name = failing, Runtime = FunctionRuntimes.DotNet, Handler = "AsyncFail::AsyncFail.H::Handle" },
-            FunctionPackages.Zip(("AsyncFail.dll", FunctionPackages.Compile("AsyncFail", "namespace AsyncFail; public class H { public int Handle(int x) => throw new System.InvalidOperationException(\"always\"); }"))));
+        await Deploy(failing, "AsyncFail", "namespace AsyncFail; public class H { public int Handle(int x) => throw new System.InvalidOperationException(\"always\"); }");
 
         var good = await fixture.Client.GetGrain<IInvocationRecordGrain>("req-ok-" + suffix).Accept(ok, "41");
         var bad = await fixture.Client.GetGrain<IInvocationRecordGrain>("req-bad-" + suffix).Accept(failing, "1");
@@ -241,9 +237,7 @@ public sealed class FunctionRegistryTests(FunctionsClusterFixture fixture)
     {
         var suffix = Guid.NewGuid().ToString("n")[..8];
         var enrich = "enrich-" + suffix;
-        await fixture.Deployer.DeployAsync(
-            new FunctionConfiguration { Name = enrich, Runtime = FunctionRuntimes.DotNet, Handler = "Enrich::Enrich.H::Handle" },
-            FunctionPackages.Zip(("Enrich.dll", FunctionPackages.Compile("Enrich", """
+        await Deploy(enrich, "Enrich", """
                 using System.Text.Json;
                 using Fleet.Functions;
                 namespace Enrich;
@@ -253,15 +247,13 @@ public sealed class FunctionRegistryTests(FunctionsClusterFixture fixture)
                     private int _seen; // warm: counts every reading this sensor's environment saw
                     public object Handle(Evt e, IFunctionContext c) => new { sensor = e.SensorId, t = e.Metrics["t"], seen = ++_seen, tmp = c.TempDirectory };
                 }
-                """))));
+                """);
         var filter = "hot-only-" + suffix;
-        await fixture.Deployer.DeployAsync(
-            new FunctionConfiguration { Name = filter, Runtime = FunctionRuntimes.DotNet, Handler = "HotOnly::HotOnly.H::Handle" },
-            FunctionPackages.Zip(("HotOnly.dll", FunctionPackages.Compile("HotOnly", """
+        await Deploy(filter, "HotOnly", """
                 namespace HotOnly;
                 public sealed record In(string Sensor, double T, int Seen);
                 public class H { public In? Handle(In e) => e.T > 30 ? e : null; }
-                """))));
+                """);
 
         var sensor = "bound-" + suffix;
         var table = await fixture.Client.GetGrain<IFunctionBindingsGrain>(0).Put(new FunctionBinding
