@@ -6,6 +6,7 @@ namespace Fleet.Functions.BuiltIn;
 /// <summary>Running statistics and the live detector of one metric.</summary>
 public sealed class MetricTrack
 {
+    public string Name { get; init; } = "";
     public long Count { get; private set; }
     public double Mean { get; private set; }
     public double M2 { get; private set; }
@@ -47,17 +48,18 @@ public sealed class MetricTrack
         w.Write(state);
     }
 
-    internal static MetricTrack Read(BinaryReader r, Func<IAnomalyDetector> create)
+    internal static MetricTrack Read(BinaryReader r, string name, Func<IAnomalyDetector> create)
     {
         var track = new MetricTrack
         {
+            Name = name,
             Count = r.ReadInt64(), Mean = r.ReadDouble(), M2 = r.ReadDouble(), Min = r.ReadDouble(), Max = r.ReadDouble(),
             Last = r.ReadDouble(), Smoothed = r.ReadDouble(), LastScore = r.ReadDouble(), LastTimestampMs = r.ReadInt64(),
         };
-        var name = r.ReadString();
+        var detectorName = r.ReadString();
         var state = r.ReadBytes(r.ReadInt32());
         var detector = create();
-        if (detector.Name == name)
+        if (detector.Name == detectorName)
         {
             try
             {
@@ -82,12 +84,13 @@ public sealed class MetricTrack
 /// </summary>
 public sealed class Detect : IFunctionHandler<SensorEvent, SensorEvent?>, IStatefulFunction
 {
-    private readonly Dictionary<string, MetricTrack> _metrics = new(StringComparer.Ordinal);
+    // A sensor has a few metrics: an exact-size array searched in order costs far less memory than a dictionary.
+    private MetricTrack[] _tracks = [];
     private BuiltInSettings? _settings;
     private IReadOnlyDictionary<string, string>? _environment;
     private byte[]? _pending;
 
-    public IReadOnlyDictionary<string, MetricTrack> Metrics => _metrics;
+    public IReadOnlyDictionary<string, MetricTrack> Metrics => _tracks.ToDictionary(t => t.Name, StringComparer.Ordinal);
     public long MetricLimitExceeded { get; private set; }
     public long Anomalies { get; private set; }
 
@@ -137,7 +140,7 @@ public sealed class Detect : IFunctionHandler<SensorEvent, SensorEvent?>, IState
         var next = cache.Get(environment);
         if (_settings is not null && !_settings.SameDetector(next))
         {
-            foreach (var track in _metrics.Values) track.Detector = DetectorCatalog.Create(next.DetectorName, next.Parameters);
+            foreach (var track in _tracks) track.Detector = DetectorCatalog.Create(next.DetectorName, next.Parameters);
         }
 
         _settings = next;
@@ -147,10 +150,14 @@ public sealed class Detect : IFunctionHandler<SensorEvent, SensorEvent?>, IState
 
     private MetricTrack? GetOrAdd(string name, BuiltInSettings settings)
     {
-        if (_metrics.TryGetValue(name, out var existing)) return existing;
-        if (_metrics.Count >= settings.MetricLimit) return null;
-        var created = new MetricTrack { Detector = DetectorCatalog.Create(settings.DetectorName, settings.Parameters) };
-        _metrics.Add(name, created);
+        foreach (var track in _tracks)
+        {
+            if (string.Equals(track.Name, name, StringComparison.Ordinal)) return track;
+        }
+
+        if (_tracks.Length >= settings.MetricLimit) return null;
+        var created = new MetricTrack { Name = name, Detector = DetectorCatalog.Create(settings.DetectorName, settings.Parameters) };
+        _tracks = [.. _tracks, created];
         return created;
     }
 
@@ -162,10 +169,10 @@ public sealed class Detect : IFunctionHandler<SensorEvent, SensorEvent?>, IState
             w.Write((byte)1);
             w.Write(MetricLimitExceeded);
             w.Write(Anomalies);
-            w.Write(_metrics.Count);
-            foreach (var (name, track) in _metrics)
+            w.Write(_tracks.Length);
+            foreach (var track in _tracks)
             {
-                w.Write(name);
+                w.Write(track.Name);
                 track.Write(w);
             }
         }
@@ -182,12 +189,14 @@ public sealed class Detect : IFunctionHandler<SensorEvent, SensorEvent?>, IState
         MetricLimitExceeded = r.ReadInt64();
         Anomalies = r.ReadInt64();
         var count = r.ReadInt32();
-        _metrics.Clear();
+        var tracks = new MetricTrack[count];
         for (var i = 0; i < count; i++)
         {
             var name = r.ReadString();
-            _metrics[name] = MetricTrack.Read(r, () => DetectorCatalog.Create(settings.DetectorName, settings.Parameters));
+            tracks[i] = MetricTrack.Read(r, name, () => DetectorCatalog.Create(settings.DetectorName, settings.Parameters));
         }
+
+        _tracks = tracks;
     }
 
     /// <summary>Kept until the first event, whose context carries the environment the detectors are rebuilt with.</summary>
