@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Two builds of the pipeline side by side in one run, runs interleaved (A B A B ...) so drift on this
-# shared VM hits both alike: QoS0 throughput (1,000 sensors, 8 connections) and heap per active sensor.
+# shared VM hits both alike: QoS0 throughput (1,000 sensors, 8 connections) and heap per active sensor
+# (each run: a fresh silo, warm-up, one throughput run, then 20,000 new sensors for the heap).
 #   deploy/bench-compare.sh BEFORE_REV [AFTER_REV] [--repeat N] [--per-sensor N] [--memory-sensors N]
 # Example (the hot path before and after its built-in steps became functions): deploy/bench-compare.sh 6f37538 HEAD
 set -euo pipefail
@@ -33,8 +34,8 @@ for side in before after; do
 done
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; load: $SENSORS sensors x $PER_SENSOR readings, $CONNECTIONS connections, QoS0"
 
-declare -A tput
-for side in before after; do tput[$side]=""; done
+declare -A tput mem
+for side in before after; do tput[$side]=""; mem[$side]=""; done
 for i in $(seq "$REPEAT"); do
   for side in before after; do
     start_silo "$WORK/$side/src/Silo/bin/Release/net10.0" Direct "$WORK/silo-$side.log" "$WORK/$side.db"
@@ -43,13 +44,12 @@ for i in $(seq "$REPEAT"); do
     t=$($lg --sensors "$SENSORS" --per-sensor "$PER_SENSOR" --connections "$CONNECTIONS" --prefix warm | field throughput_msg_s)
     tput[$side]="${tput[$side]} $t"
     echo "  run $i $side: $t msg/s"
-    if [ "$i" = 1 ]; then
-      m=$($LOADGEN --port "$MQTT_PORT" --http "http://127.0.0.1:$HTTP_PORT" --mode memory --sensors "$MEMORY_SENSORS" --connections "$CONNECTIONS" --prefix mem | grep -Eo 'bytes_per_active_sensor=[0-9]+' | cut -d= -f2)
-      declare "mem_$side=$m"
-    fi
+    m=$($LOADGEN --port "$MQTT_PORT" --http "http://127.0.0.1:$HTTP_PORT" --mode memory --sensors "$MEMORY_SENSORS" --connections "$CONNECTIONS" --prefix mem | grep -Eo 'bytes_per_active_sensor=[0-9]+' | cut -d= -f2)
+    mem[$side]="${mem[$side]} $m"
+    echo "  run $i $side: $m bytes per active sensor"
     kill "$SILO"; wait "$SILO" 2>/dev/null || true; SILO=
   done
 done
 mb=$(echo ${tput[before]} | tr ' ' '\n' | median); ma=$(echo ${tput[after]} | tr ' ' '\n' | median)
 echo "throughput msg/s  before:${tput[before]} (median $mb)   after:${tput[after]} (median $ma)   change: $(awk -v a="$ma" -v b="$mb" 'BEGIN{printf "%+.1f%%", (a-b)/b*100}')"
-echo "heap per active sensor (bytes, $MEMORY_SENSORS sensors)  before: $mem_before   after: $mem_after"
+echo "heap per active sensor, bytes ($MEMORY_SENSORS new sensors)  before:${mem[before]} (median $(echo ${mem[before]} | tr ' ' '\n' | median))   after:${mem[after]} (median $(echo ${mem[after]} | tr ' ' '\n' | median))"

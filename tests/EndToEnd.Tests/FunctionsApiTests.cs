@@ -144,4 +144,45 @@ public sealed class FunctionsApiTests
         var record = await silo.WaitForAsync($"/invocations/{id}", r => (string?)r["status"] == "Succeeded");
         Assert.Equal("\"v1\"", (string)record["result"]!["payloadJson"]!);
     }
+
+    [Fact]
+    public async Task Functions_versions_aliases_layers_and_bindings_survive_a_restart()
+    {
+        var dataDirectory = Path.Combine(Path.GetTempPath(), "fleet-e2e-fn-restart-" + Guid.NewGuid().ToString("N"));
+        var shared = FunctionPackages.Compile("Shared", "namespace Shared; public static class Greeting { public static string Of(string s) => \"hello \" + s; }");
+        var app = FunctionPackages.Compile("Greeter", "namespace Greeter; public class H { public string Handle(string name) => Shared.Greeting.Of(name); }", shared);
+        await using (var silo = new SiloProcess(dataDirectory: dataDirectory))
+        {
+            await silo.StartAsync();
+            (await silo.Http.PostAsync("/layers/shared/versions?compatibleRuntimes=dotnet", new ByteArrayContent(FunctionPackages.Zip(("dotnet/Shared.dll", shared))))).EnsureSuccessStatusCode();
+            (await silo.PutJsonAsync("/functions/greeter", new
+            {
+                runtime = "dotnet", handler = "Greeter::Greeter.H::Handle", layers = new[] { "shared:1" },
+                zipFile = Convert.ToBase64String(FunctionPackages.Zip(("Greeter.dll", app))),
+            })).EnsureSuccessStatusCode();
+            (await silo.Http.PostAsJsonAsync("/functions/greeter/versions", new { description = "first" })).EnsureSuccessStatusCode();
+            (await silo.PutJsonAsync("/functions/greeter/aliases/live", new { functionVersion = "1" })).EnsureSuccessStatusCode();
+            (await silo.PutJsonAsync("/bindings/greet-all", new { topicFilter = "sensors/+/telemetry", functions = new[] { "greeter:live" } })).EnsureSuccessStatusCode();
+            Assert.Equal("hello ada", (string)(await Invoke(silo, "greeter:live", "\"ada\"")).Body!);
+            await silo.StopAsync();
+        }
+
+        // The unpacked code is only a cache: without it the zips come back from the durable store.
+        Directory.Delete(Path.Combine(dataDirectory, "functions", "code"), recursive: true);
+        await using (var silo = new SiloProcess(dataDirectory: dataDirectory))
+        {
+            await silo.StartAsync();
+            var (response, body) = await Invoke(silo, "greeter:live", "\"bob\"");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("hello bob", (string)body!);
+            Assert.Equal("1", Header(response, "X-Executed-Version"));
+            var function = await silo.GetJsonAsync("/functions/greeter");
+            Assert.Equal(["$LATEST", "1"], function["versions"]!.AsArray().Select(v => (string)v!["version"]!));
+            Assert.Equal("live", (string)function["aliases"]![0]!["name"]!);
+            var bindings = (await silo.GetJsonAsync("/bindings")).AsArray();
+            Assert.Contains(bindings, b => (string)b!["name"]! == "greet-all");
+        }
+
+        Directory.Delete(dataDirectory, recursive: true);
+    }
 }

@@ -40,7 +40,7 @@ public static class FunctionsApi
         app.MapGet("/invocations/{requestId}", GetInvocation);
 
         var bindings = app.MapGroup("/bindings").AddEndpointFilter(MapErrors);
-        bindings.MapGet("/", async (IGrainFactory grains) => TypedResults.Ok((await grains.GetGrain<IFunctionBindingsGrain>(0).Get()).Bindings));
+        bindings.MapGet("/", ListBindings);
         bindings.MapPut("/{name}", PutBinding);
         bindings.MapDelete("/{name}", DeleteBinding);
 
@@ -295,8 +295,22 @@ public static class FunctionsApi
 
     public sealed record BindingBody(string TopicFilter, string[] Functions, string? Description, bool? Enabled);
 
+    public sealed record BindingView(string Name, string TopicFilter, IReadOnlyList<string> Functions, string? Description, bool Enabled, bool BuiltIn);
+
+    /// <summary>The default binding every sensor runs first: the built-in functions (read-only).</summary>
+    public static readonly BindingView BuiltInBinding = new(
+        "builtin", "sensors/+/telemetry", Fleet.Functions.BuiltIn.BuiltInFunctions.Chain,
+        "the built-in steps (Fleet.Functions.BuiltIn), run first in every sensor's environment; configured per sensor with PUT /sensors/{id}/config", true, true);
+
+    private static async Task<Ok<BindingView[]>> ListBindings(IGrainFactory grains)
+    {
+        var table = await grains.GetGrain<IFunctionBindingsGrain>(0).Get();
+        return TypedResults.Ok(table.Bindings.Select(b => new BindingView(b.Name, b.TopicFilter, b.Functions, b.Description, b.Enabled, false)).Prepend(BuiltInBinding).ToArray());
+    }
+
     private static async Task<Ok<FunctionBinding>> PutBinding(string name, BindingBody body, IGrainFactory grains, BindingCache cache)
     {
+        if (name == BuiltInBinding.Name) throw new FunctionValidationException("'builtin' is the built-in binding; configure it per sensor with PUT /sensors/{id}/config");
         var binding = new FunctionBinding
         {
             Name = name, TopicFilter = body.TopicFilter ?? "", Functions = body.Functions ?? [], Description = body.Description, Enabled = body.Enabled ?? true,
