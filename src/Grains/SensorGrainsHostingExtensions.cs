@@ -28,6 +28,7 @@ public static class SensorGrainsHostingExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<SensorReferences>();
         services.TryAddSingleton<CheckpointScheduler>();
+        services.TryAddSingleton<SensorServices>();
         services.AddHostedService(sp => sp.GetRequiredService<CheckpointScheduler>());
         return services;
     }

@@ -6,7 +6,6 @@ using Fleet.Grains.Readings;
 using Fleet.Grains.Registry;
 using Fleet.Grains.Storage;
 using Fleet.Grains.Telemetry;
-using Microsoft.Extensions.Options;
 using Orleans.Streams;
 using Orleans.Streams.Core;
 
@@ -22,17 +21,12 @@ namespace Fleet.Grains.Sensors;
 public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserver, IAsyncObserver<Reading>
 {
     private readonly IPersistentState<SensorState> _state;
-    private readonly SensorPipelineOptions _options;
-    private readonly IOutboundPort _outbound;
-    private readonly PipelineMetrics _metrics;
-    private readonly TimeProvider _time;
-    private readonly CheckpointScheduler _checkpoints;
+    private readonly SensorServices _services;
     private SensorPipeline _pipeline = null!;
     private DateTime _activatedAt;
     private bool _dirty;
     private bool _checkpointScheduled;
     private bool _registered;
-    private BindingCache? _bindingCache;
     private SensorFunctions? _functions;
     private long _bindingVersion = -1;
 
@@ -41,28 +35,19 @@ public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserv
 
     public SensorGrain(
         [PersistentState("sensor", StorageNames.Default)] IPersistentState<SensorState> state,
-        IOptions<SensorPipelineOptions> options,
-        IOutboundPort outbound,
-        PipelineMetrics metrics,
-        TimeProvider time,
-        CheckpointScheduler checkpoints)
+        SensorServices services)
     {
         _state = state;
-        _options = options.Value;
-        _outbound = outbound;
-        _metrics = metrics;
-        _time = time;
-        _checkpoints = checkpoints;
+        _services = services;
     }
 
     private string SensorId => this.GetPrimaryKeyString();
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        _activatedAt = _time.GetUtcNow().UtcDateTime;
-        _pipeline = new SensorPipeline(SensorId, _state.State, _options, _time);
+        _activatedAt = _services.Time.GetUtcNow().UtcDateTime;
+        _pipeline = new SensorPipeline(SensorId, _state.State, _services.Options, _services.Time);
         _registered = _state.RecordExists;
-        _bindingCache = ServiceProvider.GetService<BindingCache>(); // absent where no function runtime is hosted
         return Task.CompletedTask;
     }
 
@@ -120,7 +105,7 @@ public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserv
     /// <summary>The functions bound to this sensor now, or null when none are (the hot path's common case).</summary>
     private SensorFunctions? BoundFunctions()
     {
-        var cache = _bindingCache;
+        var cache = _services.Bindings;
         if (cache is null) return null;
         var table = cache.Table;
         if (table.Version != _bindingVersion)
@@ -129,10 +114,10 @@ public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserv
             var matching = cache.Matching(SensorId, table);
             if (matching.Length > 0 && _functions is null)
             {
-                var directory = ServiceProvider.GetService<IFunctionDirectory>();
-                var factory = ServiceProvider.GetService<IExecutionEnvironmentFactory>();
+                var directory = _services.Functions;
+                var factory = _services.Environments;
                 if (directory is null || factory is null) return null;
-                _functions = new SensorFunctions(SensorId, directory, factory, _time);
+                _functions = new SensorFunctions(SensorId, directory, factory, _services.Time);
             }
 
             _functions?.Bind(matching);
@@ -181,11 +166,11 @@ public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserv
     private ReadingOutcome Process(Reading reading, List<Anomaly> found)
     {
         var outcome = _pipeline.Process(reading, found); // every outcome (accepted, duplicate, late) changes the state
-        _metrics.RecordProcessed(reading.ReceivedAtUs, reading.TimestampMs, UnixTime.NowMicros());
+        _services.Metrics.RecordProcessed(reading.ReceivedAtUs, reading.TimestampMs, UnixTime.NowMicros());
         foreach (var anomaly in found)
         {
-            _metrics.RecordAnomaly();
-            _outbound.Send(anomaly);
+            _services.Metrics.RecordAnomaly();
+            _services.Outbound.Send(anomaly);
         }
 
         MarkChanged();
@@ -198,7 +183,7 @@ public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserv
         if (!_checkpointScheduled)
         {
             _checkpointScheduled = true;
-            _checkpoints.Schedule(this.GetGrainId());
+            _services.Checkpoints.Schedule(this.GetGrainId());
         }
 
         if (!_registered)
@@ -206,7 +191,7 @@ public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserv
             _registered = true;
             if (_state.State.FirstSeenUtc == default)
             {
-                _state.State.FirstSeenUtc = _time.GetUtcNow().UtcDateTime;
+                _state.State.FirstSeenUtc = _services.Time.GetUtcNow().UtcDateTime;
             }
 
             GrainFactory.GetGrain<ISensorRegistryGrain>(0).Register(SensorId).Ignore();
