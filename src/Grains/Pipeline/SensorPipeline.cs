@@ -57,7 +57,7 @@ public sealed class SensorPipeline
 
     public SensorState State => _state;
 
-    public PipelineCounts Counts => new(_state.Counters.Accepted, _preprocess.Duplicates, _preprocess.Late, _transform.Filtered, _detect.Anomalies, _detect.MetricLimitExceeded);
+    public PipelineCounts Counts => new(_state.Accepted, _preprocess.Duplicates, _preprocess.Late, _transform.Filtered, _detect.Anomalies, _detect.MetricLimitExceeded);
 
     public IReadOnlyDictionary<string, MetricTrack> Metrics => _detect.Metrics;
 
@@ -78,7 +78,7 @@ public sealed class SensorPipeline
         var duplicates = _preprocess.Duplicates;
         if (Run(_preprocess, BuiltInFunctions.Preprocess, evt, context) is null)
             return _preprocess.Duplicates != duplicates ? ReadingOutcome.Duplicate : ReadingOutcome.Late;
-        _state.Counters.Accepted++;
+        _state.Accepted++;
         Run(_transform, BuiltInFunctions.Transform, evt, context);
         Run(_detect, BuiltInFunctions.Detect, evt, context);
 
@@ -93,7 +93,7 @@ public sealed class SensorPipeline
             }
         }
 
-        _state.Last = new LastReading(reading.TimestampMs, reading.Seq, reading.Metrics, _time.GetUtcNow().UtcDateTime);
+        _state.SetLast(reading.TimestampMs, reading.Seq, reading.Metrics, _time.GetUtcNow().UtcDateTime);
         return ReadingOutcome.Accepted;
     }
 
@@ -172,7 +172,7 @@ public sealed class SensorPipeline
 
     private void RememberAnomaly(Anomaly anomaly)
     {
-        var recent = _state.RecentAnomalies;
+        var recent = _state.Recent ??= new List<Anomaly>();
         if (recent.Count >= _options.RecentAnomalies) recent.RemoveAt(0);
         recent.Add(anomaly);
     }

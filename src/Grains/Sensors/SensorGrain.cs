@@ -128,7 +128,7 @@ public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserv
 
     public Task AddRejects(RejectCount[] rejects)
     {
-        var byReason = _state.State.Counters.Rejected ??= new Dictionary<RejectReason, long>();
+        var byReason = _state.State.Rejected ??= new Dictionary<RejectReason, long>();
         foreach (var reject in rejects)
         {
             byReason[reject.Reason] = byReason.GetValueOrDefault(reject.Reason) + reject.Count;
@@ -221,8 +221,8 @@ public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserv
         var c = _pipeline.Counts;
         var counts = new SensorCountsView(
             c.Accepted,
-            s.Counters.RejectedTotal,
-            s.Counters.Rejected?.ToDictionary(kv => kv.Key.Name(), kv => kv.Value) ?? new Dictionary<string, long>(),
+            s.RejectedTotal,
+            s.Rejected?.ToDictionary(kv => kv.Key.Name(), kv => kv.Value) ?? new Dictionary<string, long>(),
             c.Duplicates,
             c.Late,
             c.Filtered,

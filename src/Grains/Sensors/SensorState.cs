@@ -2,18 +2,6 @@ using Fleet.Grains.Readings;
 
 namespace Fleet.Grains.Sensors;
 
-/// <summary>Counts of what happened to this sensor's readings.</summary>
-[GenerateSerializer]
-public sealed class SensorCounters
-{
-    /// <summary>Readings taken into the pipeline (not duplicate, not late).</summary>
-    [Id(0)] public long Accepted;
-    /// <summary>Publishes the gateway refused, by reason (null until the first: most sensors never send bad input).</summary>
-    [Id(1)] public Dictionary<RejectReason, long>? Rejected;
-
-    public long RejectedTotal => Rejected?.Values.Sum() ?? 0;
-}
-
 /// <summary>The last reading the pipeline accepted.</summary>
 [GenerateSerializer, Immutable]
 public sealed record LastReading(
@@ -22,15 +10,40 @@ public sealed record LastReading(
     [property: Id(2)] MetricValue[] Metrics,
     [property: Id(3)] DateTime ProcessedAtUtc);
 
-/// <summary>Everything a sensor's environment persists (write-behind).</summary>
+/// <summary>
+/// Everything a sensor's environment persists (write-behind). Kept flat, with nothing allocated that a sensor
+/// may never need (reject counts, anomalies): sensors are many, and each object costs its header and a reference.
+/// </summary>
 [GenerateSerializer]
 public sealed class SensorState
 {
-    [Id(0)] public SensorCounters Counters = new();
-    [Id(4)] public LastReading? Last;
-    [Id(6)] public List<Anomaly> RecentAnomalies = new();
+    /// <summary>Readings taken into the pipeline (not duplicate, not late).</summary>
+    [Id(14)] public long Accepted;
+    /// <summary>Publishes the gateway refused, by reason (null until the first: most sensors never send bad input).</summary>
+    [Id(15)] public Dictionary<RejectReason, long>? Rejected;
+    [Id(10)] public long LastTimestampMs;
+    [Id(11)] public long LastSeq;
+    [Id(12)] public MetricValue[]? LastMetrics;
+    [Id(13)] public DateTime LastProcessedUtc;
+    /// <summary>The most recent anomalies, oldest first (null until the first).</summary>
+    [Id(16)] public List<Anomaly>? Recent;
     [Id(7)] public SensorConfig? Config;
     [Id(8)] public DateTime FirstSeenUtc;
     /// <summary>The functions' warm state (<c>IStatefulFunction</c>), by function: filled for a write, dropped after it.</summary>
     [Id(9)] public Dictionary<string, byte[]>? FunctionState;
+
+    public long RejectedTotal => Rejected?.Values.Sum() ?? 0;
+
+    public IReadOnlyList<Anomaly> RecentAnomalies => (IReadOnlyList<Anomaly>?)Recent ?? [];
+
+    /// <summary>The last reading the pipeline accepted, or null before the first.</summary>
+    public LastReading? Last => LastMetrics is null ? null : new LastReading(LastTimestampMs, LastSeq, LastMetrics, LastProcessedUtc);
+
+    public void SetLast(long timestampMs, long seq, MetricValue[] metrics, DateTime processedUtc)
+    {
+        LastTimestampMs = timestampMs;
+        LastSeq = seq;
+        LastMetrics = metrics;
+        LastProcessedUtc = processedUtc;
+    }
 }
