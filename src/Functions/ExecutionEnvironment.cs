@@ -66,7 +66,7 @@ public sealed class ExecutionEnvironment : IExecutionEnvironment
         var config = Function.Configuration;
         if (IsBroken)
             return Fail(request, InvocationErrorKind.Unhandled, "Runtime.EnvironmentBroken", "this environment was recycled; invoke again");
-        if (request.PayloadJson.Length > InvocationLimits.MaxPayloadBytes)
+        if (InvocationLimits.TooLarge(request.PayloadJson, InvocationLimits.MaxPayloadBytes))
             return Fail(request, InvocationErrorKind.InvalidRequest, "RequestTooLarge", $"the payload exceeds {InvocationLimits.MaxPayloadBytes} bytes");
 
         var (failure, initMs) = await EnsureStartedAsync(request);
@@ -74,8 +74,9 @@ public sealed class ExecutionEnvironment : IExecutionEnvironment
 
         var logger = new FunctionLogger(_logger, request.RequestId, Function.Name, Function.Version, _options.LogTailBytes);
         var begun = Stopwatch.GetTimestamp();
-        var deadline = DateTime.UtcNow + config.Timeout;
-        using var cts = new CancellationTokenSource(config.Timeout);
+        var timeout = request.TimeoutMs is { } capMs && TimeSpan.FromMilliseconds(capMs) < config.Timeout ? TimeSpan.FromMilliseconds(capMs) : config.Timeout;
+        var deadline = DateTime.UtcNow + timeout;
+        using var cts = new CancellationTokenSource(timeout);
         var context = new FunctionContext(Function, request, deadline, cts.Token, logger, _tempDirectory, _invoker);
         var instance = _instance!;
         // On the thread pool: a handler that blocks must not hold the caller (a grain's turn, a request thread).
@@ -83,8 +84,8 @@ public sealed class ExecutionEnvironment : IExecutionEnvironment
         InvocationResult result;
         try
         {
-            var payload = await run.WaitAsync(config.Timeout);
-            result = payload.Length > InvocationLimits.MaxPayloadBytes
+            var payload = await run.WaitAsync(timeout);
+            result = InvocationLimits.TooLarge(payload, InvocationLimits.MaxPayloadBytes)
                 ? Fail(request, InvocationErrorKind.Unhandled, "Function.ResponseSizeTooLarge", $"the response exceeds {InvocationLimits.MaxPayloadBytes} bytes")
                 : Succeed(request, payload);
         }
@@ -92,7 +93,7 @@ public sealed class ExecutionEnvironment : IExecutionEnvironment
         {
             cts.Cancel();
             IsBroken = true; // an abandoned handler may still be running: never reuse this instance
-            result = Fail(request, InvocationErrorKind.Timeout, "Timeout", $"Task timed out after {config.TimeoutSeconds:0.00} seconds");
+            result = Fail(request, InvocationErrorKind.Timeout, "Timeout", $"Task timed out after {timeout.TotalSeconds:0.00} seconds");
         }
         catch (FunctionMemoryLimitException ex)
         {
@@ -166,7 +167,17 @@ public sealed class ExecutionEnvironment : IExecutionEnvironment
         using var cts = new CancellationTokenSource(_options.InitTimeout);
         var code = await _code.GetAsync(Function, _tempDirectory, cts.Token);
         // The runtime may run the function's constructor: on the thread pool, bounded by the init timeout.
-        return await Task.Run(() => _runtime.StartAsync(code, cts.Token), cts.Token).WaitAsync(_options.InitTimeout);
+        var start = Task.Run(() => _runtime.StartAsync(code, cts.Token), cts.Token);
+        try
+        {
+            return await start.WaitAsync(_options.InitTimeout);
+        }
+        catch (TimeoutException)
+        {
+            // Abandoned: an instance that still arrives is disposed, so its load context or worker does not leak.
+            _ = start.ContinueWith(static t => t.Result.DisposeAsync().AsTask(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+            throw;
+        }
     }
 
     private InvocationResult Succeed(InvocationRequest request, string payload)

@@ -21,7 +21,10 @@ public sealed class FunctionPool : IFunctionInvoker, IHostedService, IAsyncDispo
     private readonly FunctionMetrics _metrics;
     private readonly FunctionsOptions _options;
     private readonly ILogger<FunctionPool> _logger;
-    private readonly ConcurrentDictionary<string, ConcurrentStack<IExecutionEnvironment>> _idle = new();
+    // Idle environments by version key, each with when it was returned; one lock guards them and the count
+    // (invocations are not the hot path, and take/return are a few instructions under it).
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, Stack<(IExecutionEnvironment Environment, DateTime ReturnedUtc)>> _idle = new();
     private readonly ConcurrentDictionary<string, int> _running = new();
     private int _environments;
     private Timer? _sweeper;
@@ -45,7 +48,13 @@ public sealed class FunctionPool : IFunctionInvoker, IHostedService, IAsyncDispo
     public ExecutionEnvironmentFactory Factory => _factory;
 
     /// <summary>Environments alive in the pool now (busy or idle).</summary>
-    public int Environments => Volatile.Read(ref _environments);
+    public int Environments
+    {
+        get
+        {
+            lock (_gate) return _environments;
+        }
+    }
 
     public async Task<InvocationResult> InvokeAsync(string function, InvocationRequest request, CancellationToken cancellationToken)
     {
@@ -63,13 +72,13 @@ public sealed class FunctionPool : IFunctionInvoker, IHostedService, IAsyncDispo
         {
             if (reserved is { } limit && running > limit)
                 return Throttle(function, request, "ReservedFunctionConcurrentInvocationLimitExceeded", $"function '{function.Name}' has {limit} reserved concurrency, all in use");
+            cancellationToken.ThrowIfCancellationRequested(); // before taking: a cancelled caller costs no environment
             var environment = Take(function);
             if (environment is null)
                 return Throttle(function, request, "ConcurrentInvocationLimitExceeded", $"this silo runs at most {_options.MaxPoolEnvironments} pooled environments");
             InvocationResult result;
             try
             {
-                cancellationToken.ThrowIfCancellationRequested();
                 result = await environment.InvokeAsync(request);
             }
             catch
@@ -95,16 +104,52 @@ public sealed class FunctionPool : IFunctionInvoker, IHostedService, IAsyncDispo
         return result;
     }
 
+    /// <summary>A warm idle environment of this version, or a new one; at the pool's size the least recently used idle one makes room.</summary>
     private IExecutionEnvironment? Take(ResolvedFunction function)
     {
-        if (_idle.TryGetValue(function.Key, out var stack) && stack.TryPop(out var warm)) return warm;
-        if (Interlocked.Increment(ref _environments) > _options.MaxPoolEnvironments)
+        IExecutionEnvironment? evicted = null;
+        lock (_gate)
         {
-            Interlocked.Decrement(ref _environments);
-            return null;
+            if (_idle.TryGetValue(function.Key, out var stack) && stack.TryPop(out var warm))
+            {
+                if (stack.Count == 0) _idle.Remove(function.Key);
+                return warm.Environment;
+            }
+
+            if (_environments >= _options.MaxPoolEnvironments)
+            {
+                evicted = EvictLeastRecentlyUsed();
+                if (evicted is null) return null; // every environment is busy
+            }
+            else
+            {
+                _environments++;
+            }
         }
 
+        if (evicted is not null) DisposeLater(evicted);
         return _factory.Create(function, "pool");
+    }
+
+    // Under _gate: removes the idle environment returned longest ago (its slot passes to the caller).
+    private IExecutionEnvironment? EvictLeastRecentlyUsed()
+    {
+        string? oldestKey = null;
+        var oldest = DateTime.MaxValue;
+        foreach (var (key, stack) in _idle)
+        {
+            foreach (var (_, returned) in stack)
+            {
+                if (returned < oldest) (oldest, oldestKey) = (returned, key);
+            }
+        }
+
+        if (oldestKey is null) return null;
+        var items = _idle[oldestKey].Where(e => e.ReturnedUtc != oldest).Reverse().ToList();
+        var victim = _idle[oldestKey].First(e => e.ReturnedUtc == oldest).Environment;
+        if (items.Count == 0) _idle.Remove(oldestKey);
+        else _idle[oldestKey] = new Stack<(IExecutionEnvironment, DateTime)>(items);
+        return victim;
     }
 
     private void Return(IExecutionEnvironment environment)
@@ -115,13 +160,21 @@ public sealed class FunctionPool : IFunctionInvoker, IHostedService, IAsyncDispo
             return;
         }
 
-        _idle.GetOrAdd(environment.Function.Key, static _ => new ConcurrentStack<IExecutionEnvironment>()).Push(environment);
+        lock (_gate)
+        {
+            if (!_idle.TryGetValue(environment.Function.Key, out var stack)) _idle[environment.Function.Key] = stack = new();
+            stack.Push((environment, DateTime.UtcNow));
+        }
     }
 
     private void Discard(IExecutionEnvironment environment)
     {
-        Interlocked.Decrement(ref _environments);
-        _ = Task.Run(async () =>
+        lock (_gate) _environments--;
+        DisposeLater(environment);
+    }
+
+    private void DisposeLater(IExecutionEnvironment environment)
+        => _ = Task.Run(async () =>
         {
             try
             {
@@ -132,32 +185,27 @@ public sealed class FunctionPool : IFunctionInvoker, IHostedService, IAsyncDispo
                 _logger.LogWarning(ex, "Disposing an environment of {Function} failed", environment.Function.Key);
             }
         });
-    }
 
     /// <summary>Disposes idle environments unused for <paramref name="idleFor"/>; returns how many.</summary>
     public async Task<int> ReclaimIdleAsync(TimeSpan idleFor)
     {
         var cutoff = DateTime.UtcNow - idleFor;
         var reclaimed = new List<IExecutionEnvironment>();
-        foreach (var (key, stack) in _idle)
+        lock (_gate)
         {
-            var keep = new List<IExecutionEnvironment>();
-            while (stack.TryPop(out var environment))
+            foreach (var key in _idle.Keys.ToArray())
             {
-                if (environment is ExecutionEnvironment { LastUsedUtc: var used } && used > cutoff) keep.Add(environment);
-                else reclaimed.Add(environment);
+                var stack = _idle[key];
+                var keep = stack.Where(e => e.ReturnedUtc > cutoff).Reverse().ToList();
+                reclaimed.AddRange(stack.Where(e => e.ReturnedUtc <= cutoff).Select(e => e.Environment));
+                if (keep.Count == 0) _idle.Remove(key);
+                else if (keep.Count != stack.Count) _idle[key] = new Stack<(IExecutionEnvironment, DateTime)>(keep);
             }
 
-            if (keep.Count > 0) stack.PushRange(keep.ToArray());
-            else _idle.TryRemove(new(key, stack));
+            _environments -= reclaimed.Count;
         }
 
-        foreach (var environment in reclaimed)
-        {
-            Interlocked.Decrement(ref _environments);
-            await environment.DisposeAsync();
-        }
-
+        foreach (var environment in reclaimed) await environment.DisposeAsync();
         return reclaimed.Count;
     }
 

@@ -53,7 +53,7 @@ public sealed class FunctionsApiTests
         var (timedOut, timeoutBody) = await Invoke(silo, "sleepy", "1");
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), $"took {watch.Elapsed}");
         Assert.Equal(HttpStatusCode.OK, timedOut.StatusCode); // Lambda: a function error is a 200 with X-Function-Error
-        Assert.Equal("Timeout", Header(timedOut, "X-Function-Error"));
+        Assert.Equal("Unhandled", Header(timedOut, "X-Function-Error")); // Lambda's header value for any function error
         Assert.Equal("Timeout", (string)timeoutBody!["errorKind"]!);
         Assert.Contains("timed out after 1.00 seconds", (string)timeoutBody["errorMessage"]!);
 
@@ -61,7 +61,8 @@ public sealed class FunctionsApiTests
         (await silo.PutJsonAsync("/functions/thrower", Function("Thrower", "Handle", "public int Handle(int x) => throw new System.InvalidOperationException(\"sensor offline\");"))).EnsureSuccessStatusCode();
         var (threw, threwBody) = await Invoke(silo, "thrower", "1");
         Assert.Equal("Unhandled", Header(threw, "X-Function-Error"));
-        Assert.Equal("System.InvalidOperationException", (string)threwBody!["errorType"]!);
+        Assert.Equal("Unhandled", (string)threwBody!["errorKind"]!);
+        Assert.Equal("System.InvalidOperationException", (string)threwBody["errorType"]!);
         Assert.Equal("sensor offline", (string)threwBody["errorMessage"]!);
 
         // MemoryLimitExceeded in an isolated worker: the worker fails alone.
@@ -72,15 +73,16 @@ public sealed class FunctionsApiTests
         Assert.Equal(10, (int)smallBody!);
         Assert.Null(Header(small, "X-Function-Error"));
         var (hog, hogBody) = await Invoke(silo, "hog", "400");
-        Assert.Equal("MemoryLimitExceeded", Header(hog, "X-Function-Error"));
-        Assert.Contains("128", (string)hogBody!["errorMessage"]!);
+        Assert.Equal("Unhandled", Header(hog, "X-Function-Error"));
+        Assert.Equal("MemoryLimitExceeded", (string)hogBody!["errorKind"]!);
+        Assert.Contains("128", (string)hogBody["errorMessage"]!);
 
         // MemoryLimitExceeded in JavaScript.
         var js = Convert.ToBase64String(FunctionPackages.Zip(("index.js", FunctionPackages.Text(
             "exports.handler = async (event) => { const keep = []; for (let i = 0; i < 1e7; i++) keep.push('x'.repeat(1024) + i); return keep.length; };"))));
         (await silo.PutJsonAsync("/functions/js-hog", new { runtime = "javascript", handler = "index.handler", memorySize = 128, timeout = 30, zipFile = js })).EnsureSuccessStatusCode();
         var (jsHog, jsHogBody) = await Invoke(silo, "js-hog");
-        Assert.Equal("MemoryLimitExceeded", Header(jsHog, "X-Function-Error"));
+        Assert.Equal("Unhandled", Header(jsHog, "X-Function-Error"));
         Assert.Equal("MemoryLimitExceeded", (string)jsHogBody!["errorKind"]!);
 
         // Throttled: no concurrency reserved.
@@ -94,6 +96,10 @@ public sealed class FunctionsApiTests
         var (noAlias, noAliasBody) = await Invoke(silo, "double:prod", "1");
         Assert.Equal(HttpStatusCode.NotFound, noAlias.StatusCode);
         Assert.Equal("NotFound", (string)noAliasBody!["errorKind"]!);
+
+        // An asynchronous event over Lambda's 1 MB is refused with 413.
+        var big = "\"" + new string('x', 1_100_000) + "\"";
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, (await Invoke(silo, "double", big, type: "Event")).Response.StatusCode);
 
         // The silo lives on: healthy, and the first function still answers.
         Assert.Equal(HttpStatusCode.OK, (await silo.Http.GetAsync("/health")).StatusCode);

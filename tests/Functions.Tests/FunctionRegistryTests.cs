@@ -102,6 +102,12 @@ public sealed class FunctionRegistryTests(FunctionsClusterFixture fixture)
         await Assert.ThrowsAsync<FunctionNotFoundException>(() => grain.PutAlias("x", new AliasRequest("9")));
         await Assert.ThrowsAsync<FunctionValidationException>(() => grain.PutAlias("x", new AliasRequest("$LATEST", AdditionalVersionWeights: new Dictionary<string, double> { ["1"] = 0.5 })));
         await Assert.ThrowsAsync<FunctionValidationException>(() => grain.PutAlias("x", new AliasRequest("1", AdditionalVersionWeights: new Dictionary<string, double> { ["1"] = 0.5 })));
+        // An alias may start with a digit (not be all digits); a version may be written with leading zeros.
+        await grain.PutAlias("1beta", new AliasRequest("01"));
+        fixture.Services.GetRequiredService<FunctionResolver>().Invalidate(name);
+        Assert.Equal("1", (await Invoke($"{name}:1beta")).GetProperty("version").GetString());
+        await Assert.ThrowsAsync<FunctionConflictException>(() => grain.Delete("1"));
+        await grain.DeleteAlias("1beta");
         await grain.PutAlias("prod", new AliasRequest("1"));
         await Assert.ThrowsAsync<FunctionConflictException>(() => grain.Delete("1"));
         await grain.DeleteAlias("prod");
@@ -283,6 +289,14 @@ public sealed class FunctionRegistryTests(FunctionsClusterFixture fixture)
         Assert.Equal(1, enrichEnv.ColdStarts);
         Assert.Equal(4, enrichEnv.Invocations);
         Assert.True(enrichEnv.Warm);
+
+        // Deleting the binding reclaims the sensor's environments (and their scratch folders) at its next reading.
+        var emptied = await fixture.Client.GetGrain<IFunctionBindingsGrain>(0).Delete("b-" + suffix);
+        for (var silo = 0; silo < 2; silo++) fixture.ServicesOf(silo).GetRequiredService<BindingCache>().Apply(emptied);
+        await grain.Ingest([new Reading(now + 10_000, 10, [new MetricValue("t", 33)], 0)]);
+        var unbound = await grain.GetSnapshot();
+        Assert.Empty(unbound.Functions!.Environments);
+        Assert.Empty(unbound.Functions.Bindings);
 
         // Another sensor's environment is its own: cold, counting from one.
         var other = "unbound-" + suffix;

@@ -27,7 +27,8 @@ public static class FunctionsApi
     {
         var functions = app.MapGroup("/functions").AddEndpointFilter(MapErrors);
         functions.MapGet("/", ListFunctions);
-        functions.MapPut("/{name}", PutFunction);
+        // A base64 package in JSON is a third larger than the zip: this route's body may be 70 MB.
+        functions.MapPut("/{name}", PutFunction).WithMetadata(new Microsoft.AspNetCore.Mvc.RequestSizeLimitAttribute(70L * 1024 * 1024));
         functions.MapPut("/{name}/code", PutCode);
         functions.MapGet("/{name}", GetFunction);
         functions.MapDelete("/{name}", DeleteFunction);
@@ -98,6 +99,8 @@ public static class FunctionsApi
 
     public sealed record LayerView(string Name, int Version, string CodeSha256, long CodeSize, string? Description, IReadOnlyList<string> CompatibleRuntimes, DateTime Created);
 
+    private sealed class RequestTooLargeException(string message) : Exception(message);
+
     private static async ValueTask<object?> MapErrors(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
         try
@@ -119,6 +122,10 @@ public static class FunctionsApi
         catch (FunctionDeployException ex)
         {
             return TypedResults.BadRequest(new FleetApi.ErrorView(ex.Error.Type, ex.Error.Message));
+        }
+        catch (RequestTooLargeException ex)
+        {
+            return TypedResults.Json(new FleetApi.ErrorView("RequestTooLargeException", ex.Message), statusCode: StatusCodes.Status413PayloadTooLarge);
         }
     }
 
@@ -238,6 +245,8 @@ public static class FunctionsApi
             case "" or "RequestResponse":
                 break;
             case "Event":
+                if (InvocationLimits.TooLarge(json, InvocationLimits.MaxEventPayloadBytes))
+                    return TypedResults.Json(new FleetApi.ErrorView("RequestTooLargeException", $"an asynchronous event may be at most {InvocationLimits.MaxEventPayloadBytes:N0} bytes"), statusCode: StatusCodes.Status413PayloadTooLarge);
                 var (resolved, _, missing) = await resolver.ResolveAsync(function);
                 if (resolved is null) return TypedResults.NotFound(new InvocationErrorView(nameof(InvocationErrorKind.NotFound), "ResourceNotFoundException", missing!, requestId));
                 var record = await grains.GetGrain<IInvocationRecordGrain>(requestId).Accept(function, json);
@@ -274,8 +283,9 @@ public static class FunctionsApi
             case InvocationErrorKind.InvalidPackage:
                 return TypedResults.Json(view, statusCode: StatusCodes.Status502BadGateway);
             default:
-                // The function failed (Timeout, MemoryLimitExceeded, Unhandled): 200 with the error, as Lambda answers.
-                response.Headers[FunctionErrorHeader] = error.Kind.ToString();
+                // The function failed (Timeout, MemoryLimitExceeded, Unhandled): 200 with the error and
+                // X-Function-Error: Unhandled, as Lambda answers; errorKind in the body says which.
+                response.Headers[FunctionErrorHeader] = "Unhandled";
                 return TypedResults.Ok(view);
         }
     }
@@ -342,11 +352,14 @@ public static class FunctionsApi
             ? o.Value.MaxPackageBytes
             : 50L * 1024 * 1024);
         if (request.ContentLength > limit)
-            throw new FunctionValidationException($"the body is {request.ContentLength:N0} bytes; at most {limit:N0} are allowed");
+            throw new RequestTooLargeException($"the body is {request.ContentLength:N0} bytes; at most {limit:N0} are allowed");
+        // Raise the server's default body limit (30 MB) to this route's own, so a 50 MB package can arrive.
+        if (request.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
+            size.MaxRequestBodySize = limit + 1;
         using var buffer = new MemoryStream();
         await request.Body.CopyToAsync(buffer);
         if (buffer.Length > limit)
-            throw new FunctionValidationException($"the body is over {limit:N0} bytes");
+            throw new RequestTooLargeException($"the body is over {limit:N0} bytes");
         return buffer.ToArray();
     }
 

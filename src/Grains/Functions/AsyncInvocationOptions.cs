@@ -14,6 +14,6 @@ public sealed class AsyncInvocationOptions
     /// <summary>The wait before the first retry; the second waits twice as long (Lambda: 1 minute, then 2).</summary>
     public TimeSpan RetryDelay { get; set; } = TimeSpan.FromMinutes(1);
 
-    /// <summary>How long an outcome can be fetched after it was recorded.</summary>
-    public TimeSpan RetainOutcome { get; set; } = TimeSpan.FromHours(6);
+    /// <summary>How long a throttled event keeps being retried (Lambda's maximum event age: 6 hours).</summary>
+    public TimeSpan MaxEventAge { get; set; } = TimeSpan.FromHours(6);
 }

@@ -52,6 +52,15 @@ public sealed record FunctionDefinition
 
     public string Name => Configuration.Name;
 
+    /// <summary>A qualifier is a version when it is all digits (an alias may start with a digit, as in Lambda, but not be all digits).</summary>
+    public static bool IsVersionNumber(string qualifier) => qualifier.Length > 0 && qualifier.All(char.IsAsciiDigit);
+
+    /// <summary><c>$LATEST</c> as is; a version number without leading zeros ("01" is version "1").</summary>
+    public static string NormalizeVersion(string version)
+        => IsVersionNumber(version) && int.TryParse(version, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n)
+            ? n.ToString(System.Globalization.CultureInfo.InvariantCulture)
+            : version;
+
     public ResolvedFunction ResolveLatest() => new()
     {
         Name = Name, Version = Latest, Configuration = Configuration, Code = Code, Layers = Layers, RevisionId = RevisionId,
@@ -64,7 +73,7 @@ public sealed record FunctionDefinition
         var v = Versions.FirstOrDefault(x => x.Version == number);
         return v is null ? null : new ResolvedFunction
         {
-            Name = Name, Version = version, Configuration = v.Configuration, Code = v.Code, Layers = v.Layers, RevisionId = v.RevisionId,
+            Name = Name, Version = v.Version.ToString(System.Globalization.CultureInfo.InvariantCulture), Configuration = v.Configuration, Code = v.Code, Layers = v.Layers, RevisionId = v.RevisionId,
         };
     }
 
@@ -75,7 +84,7 @@ public sealed record FunctionDefinition
     public (ResolvedFunction Function, string? Alias)? Resolve(string? qualifier, double roll)
     {
         if (string.IsNullOrEmpty(qualifier)) return (ResolveLatest(), null);
-        if (qualifier == Latest || char.IsAsciiDigit(qualifier[0]))
+        if (qualifier == Latest || IsVersionNumber(qualifier))
             return ResolveVersion(qualifier) is { } byVersion ? (byVersion, null) : null;
         var alias = Aliases.FirstOrDefault(a => a.Name == qualifier);
         if (alias is null) return null;

@@ -58,6 +58,11 @@ public sealed class FunctionGrain(
     public async Task<FunctionAlias> PutAlias(string name, AliasRequest request)
     {
         var d = Existing;
+        request = request with
+        {
+            FunctionVersion = FunctionDefinition.NormalizeVersion(request.FunctionVersion),
+            AdditionalVersionWeights = request.AdditionalVersionWeights?.ToDictionary(kv => FunctionDefinition.NormalizeVersion(kv.Key), kv => kv.Value),
+        };
         if (!FunctionValidation.IsValidAlias(name))
             throw new FunctionValidationException($"alias name '{name}' must be 1-128 letters, digits, '-' or '_' and not all digits");
         if (d.ResolveVersion(request.FunctionVersion) is null)
@@ -95,6 +100,7 @@ public sealed class FunctionGrain(
     public async Task Delete(string? version)
     {
         var d = Existing;
+        if (version is not null) version = FunctionDefinition.NormalizeVersion(version);
         if (version is null)
         {
             await state.ClearStateAsync();

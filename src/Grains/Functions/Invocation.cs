@@ -37,7 +37,8 @@ public sealed record InvocationRequest(
     [property: Id(0)] string RequestId,
     [property: Id(1)] string PayloadJson,
     [property: Id(2)] string? InvokedAlias,
-    [property: Id(3)] int Depth = 0);
+    [property: Id(3)] int Depth = 0,
+    [property: Id(4)] int? TimeoutMs = null);
 
 /// <summary>One invocation's outcome: a JSON result, or an error.</summary>
 [GenerateSerializer, Immutable]
@@ -75,4 +76,11 @@ public static class InvocationLimits
 
     /// <summary>Lambda's synchronous payload limit (6 MB), for requests and responses alike.</summary>
     public const int MaxPayloadBytes = 6 * 1024 * 1024;
+
+    /// <summary>Lambda's asynchronous (Event) payload limit (1 MB).</summary>
+    public const int MaxEventPayloadBytes = 1024 * 1024;
+
+    /// <summary>True when <paramref name="json"/> is over <paramref name="maxBytes"/> in UTF-8 (counted only when it could be).</summary>
+    public static bool TooLarge(string json, int maxBytes)
+        => json.Length > maxBytes || (json.Length > maxBytes / 3 && System.Text.Encoding.UTF8.GetByteCount(json) > maxBytes);
 }

@@ -87,22 +87,46 @@ public sealed class InvocationRecordGrain(
     private void Start()
     {
         if (_running is { IsCompleted: false }) return;
-        DelayDeactivation(options.Value.RetryDelay * 3 + TimeSpan.FromMinutes(20));
         _running = RunAsync();
     }
 
+    /// <summary>
+    /// Lambda's retry rules for asynchronous invocation: a function error (timeout, memory, unhandled) is retried
+    /// <see cref="AsyncInvocationOptions.MaxRetries"/> times, waiting <see cref="AsyncInvocationOptions.RetryDelay"/>
+    /// and then twice that; a throttle or a system error is retried with backoff from 1 s up to 5 min until the event
+    /// is <see cref="AsyncInvocationOptions.MaxEventAge"/> old; a missing function or an invalid request is not retried.
+    /// </summary>
     private async Task RunAsync()
     {
         var o = options.Value;
         var record = state.State.Record!;
         var payload = state.State.PayloadJson ?? "null";
+        var functionErrors = 0;
+        var backoff = TimeSpan.FromSeconds(1);
         while (true)
         {
             record = record with { Status = InvocationStatus.Running, Attempts = record.Attempts + 1 };
             state.State.Record = record;
-            var result = await invoker.InvokeAsync(record.Function, new InvocationRequest(record.RequestId, payload, null), CancellationToken.None);
-            var retryable = result.Error is { Kind: not (InvocationErrorKind.NotFound or InvocationErrorKind.InvalidRequest) };
-            if (!retryable || record.Attempts > o.MaxRetries)
+            DelayDeactivation(TimeSpan.FromSeconds(FunctionValidation.MaxTimeoutSeconds) + o.RetryDelay * 3 + TimeSpan.FromMinutes(10));
+            InvocationResult result;
+            try
+            {
+                result = await invoker.InvokeAsync(record.Function, new InvocationRequest(record.RequestId, payload, null), CancellationToken.None);
+            }
+            catch (Exception ex)
+            {
+                result = InvocationResult.Failed(record.RequestId, InvocationErrorKind.Throttled, "Runtime.SystemError", ex.Message, record.Function);
+            }
+
+            var kind = result.Error?.Kind;
+            var age = time.GetUtcNow().UtcDateTime - record.AcceptedUtc;
+            TimeSpan? wait = kind switch
+            {
+                null or InvocationErrorKind.NotFound or InvocationErrorKind.InvalidRequest => null,
+                InvocationErrorKind.Throttled => age + backoff < o.MaxEventAge ? backoff : null,
+                _ => ++functionErrors <= o.MaxRetries ? o.RetryDelay * functionErrors : null,
+            };
+            if (wait is null)
             {
                 state.State.Record = record with
                 {
@@ -115,7 +139,9 @@ public sealed class InvocationRecordGrain(
                 return;
             }
 
-            await Task.Delay(o.RetryDelay * record.Attempts, time);
+            if (kind == InvocationErrorKind.Throttled) backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromMinutes(5).Ticks));
+            await state.WriteStateAsync(); // the attempt count survives a crash
+            await Task.Delay(wait.Value, time);
         }
     }
 }

@@ -13,8 +13,11 @@ public readonly record struct RejectCount([property: Id(0)] RejectReason Reason,
 /// </summary>
 public interface ISensorGrain : IGrainWithStringKey
 {
+    /// <summary>Interleaves: readable while a bound function awaits (turns still never run in parallel).</summary>
+    [AlwaysInterleave]
     Task<SensorSnapshot> GetSnapshot();
 
+    [AlwaysInterleave]
     Task<Anomaly[]> GetAnomalies(int max);
 
     /// <summary>Validates and applies a configuration; throws <see cref="ArgumentException"/> when invalid.</summary>

@@ -38,9 +38,11 @@ public sealed record SensorFunctionsView(
 /// The functions bound to one sensor, hosted in its grain: each matching binding's chain runs on every
 /// accepted reading, in order, in warm environments that live as long as the grain (Lambda's warm reuse;
 /// their scratch folders go with the grain). A broken environment (timeout, memory limit) is replaced by a
-/// cold one on the next reading. Environments of versions no longer resolved are reclaimed after a minute.
+/// cold one on the next reading. Environments of versions no longer resolved are reclaimed after a minute,
+/// those of functions no binding names any more at once. A bound function runs in the sensor's turn, so its
+/// timeout is capped at <see cref="SensorPipelineOptions.FunctionTimeout"/> (the sensor's reads interleave meanwhile).
 /// </summary>
-internal sealed class SensorFunctions(string sensorId, IFunctionDirectory directory, IExecutionEnvironmentFactory factory, TimeProvider time) : IAsyncDisposable
+internal sealed class SensorFunctions(string sensorId, IFunctionDirectory directory, IExecutionEnvironmentFactory factory, TimeProvider time, TimeSpan timeoutCap) : IAsyncDisposable
 {
     private static readonly TimeSpan StaleAfter = TimeSpan.FromMinutes(1);
 
@@ -51,7 +53,17 @@ internal sealed class SensorFunctions(string sensorId, IFunctionDirectory direct
 
     public FunctionBinding[] Bindings => _bindings;
 
-    public void Bind(FunctionBinding[] bindings) => _bindings = bindings;
+    /// <summary>Applies the bindings that match now; environments of functions no binding names any more are reclaimed.</summary>
+    public async Task Bind(FunctionBinding[] bindings)
+    {
+        _bindings = bindings;
+        var named = bindings.SelectMany(b => b.Functions).Select(f => f.Split(':')[0]).ToHashSet(StringComparer.Ordinal);
+        foreach (var (key, hosted) in _environments.Where(kv => !named.Contains(kv.Value.Environment.Function.Name)).ToArray())
+        {
+            _environments.Remove(key);
+            await hosted.Environment.DisposeAsync();
+        }
+    }
 
     /// <summary>Runs every bound chain on one accepted reading.</summary>
     public async Task RunAsync(Reading reading, List<Anomaly> anomalies)
@@ -67,6 +79,7 @@ internal sealed class SensorFunctions(string sensorId, IFunctionDirectory direct
 
     private async Task RunChainAsync(FunctionBinding binding, string payload)
     {
+        var timeoutMs = (int)Math.Min(int.MaxValue, timeoutCap.TotalMilliseconds);
         if (!_stats.TryGetValue(binding.Name, out var stats)) _stats[binding.Name] = stats = new BindingStats();
         stats.Runs++;
         foreach (var function in binding.Functions)
@@ -84,7 +97,7 @@ internal sealed class SensorFunctions(string sensorId, IFunctionDirectory direct
                 _environments[resolved.Key] = hosted;
             }
 
-            var result = await hosted.Environment.InvokeAsync(new InvocationRequest(Guid.NewGuid().ToString(), payload, alias));
+            var result = await hosted.Environment.InvokeAsync(new InvocationRequest(Guid.NewGuid().ToString(), payload, alias, TimeoutMs: timeoutMs));
             hosted.Record(result, time.GetUtcNow().UtcDateTime);
             if (hosted.Environment.IsBroken)
             {

@@ -117,10 +117,10 @@ public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserv
                 var directory = _services.Functions;
                 var factory = _services.Environments;
                 if (directory is null || factory is null) return null;
-                _functions = new SensorFunctions(SensorId, directory, factory, _services.Time);
+                _functions = new SensorFunctions(SensorId, directory, factory, _services.Time, _services.Options.FunctionTimeout);
             }
 
-            _functions?.Bind(matching);
+            _functions?.Bind(matching).Ignore();
         }
 
         return _functions is { Bindings.Length: > 0 } ? _functions : null;

@@ -34,4 +34,10 @@ public sealed class SensorPipelineOptions
 
     /// <summary>Write-behind: how often a changed sensor state is persisted (also persisted on deactivation).</summary>
     public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// The longest a function bound to a sensor may run per reading (the function's own timeout applies when
+    /// shorter): it runs in the sensor's turn, which the next readings wait for.
+    /// </summary>
+    public TimeSpan FunctionTimeout { get; set; } = TimeSpan.FromSeconds(10);
 }
