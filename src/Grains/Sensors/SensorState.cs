@@ -36,14 +36,19 @@ public sealed class SensorState
 
     public IReadOnlyList<Anomaly> RecentAnomalies => (IReadOnlyList<Anomaly>?)Recent ?? [];
 
-    /// <summary>The last reading the pipeline accepted, or null before the first.</summary>
-    public LastReading? Last => LastMetrics is null ? null : new LastReading(LastTimestampMs, LastSeq, LastMetrics, LastProcessedUtc);
+    /// <summary>The last reading the pipeline accepted (a copy), or null before the first.</summary>
+    public LastReading? Last => LastMetrics is null ? null : new LastReading(LastTimestampMs, LastSeq, (MetricValue[])LastMetrics.Clone(), LastProcessedUtc);
 
+    /// <summary>
+    /// Remembers the last reading. Its values are copied into the sensor's own array (reused while the sensor sends
+    /// the same number of metrics), so no reading's array outlives its turn: less survives each collection.
+    /// </summary>
     public void SetLast(long timestampMs, long seq, MetricValue[] metrics, DateTime processedUtc)
     {
         LastTimestampMs = timestampMs;
         LastSeq = seq;
-        LastMetrics = metrics;
+        if (LastMetrics is null || LastMetrics.Length != metrics.Length) LastMetrics = new MetricValue[metrics.Length];
+        metrics.CopyTo(LastMetrics, 0);
         LastProcessedUtc = processedUtc;
     }
 }
