@@ -52,6 +52,10 @@ public static class FleetSiloExtensions
             }
 
             orleans.Configure<GrainCollectionOptions>(o => o.CollectionAge = silo.SensorIdleTimeout);
+            // Durable reminders in the same SQLite file: asynchronous invocations resume after a failure.
+            orleans.UseSqliteReminderService(storage.Path);
+            var resume = configuration.GetSection(Fleet.Grains.Functions.AsyncInvocationOptions.Section).Get<Fleet.Grains.Functions.AsyncInvocationOptions>()?.ResumePeriod ?? TimeSpan.FromMinutes(1);
+            orleans.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = resume < o.MinimumReminderPeriod ? resume : o.MinimumReminderPeriod);
         });
 
         builder.Services.AddSingleton<IReadingTransport>(sp => silo.Transport == IngressTransport.Direct

@@ -22,4 +22,12 @@ public static class SqliteGrainStorageExtensions
             sp.GetRequiredService<ILogger<SqliteGrainStorage>>()));
         return builder;
     }
+
+    /// <summary>Orleans reminders kept in a local SQLite file (the grain store's file works), so they survive a restart.</summary>
+    public static ISiloBuilder UseSqliteReminderService(this ISiloBuilder builder, string path)
+    {
+        builder.AddReminders();
+        builder.Services.AddSingleton<IReminderTable>(new SqliteReminderTable(path));
+        return builder;
+    }
 }

@@ -191,4 +191,38 @@ public sealed class FunctionsApiTests
 
         Directory.Delete(dataDirectory, recursive: true);
     }
+
+    [Fact]
+    public async Task An_accepted_asynchronous_event_survives_a_silo_crash()
+    {
+        var dataDirectory = Path.Combine(Path.GetTempPath(), "fleet-e2e-fn-crash-" + Guid.NewGuid().ToString("N"));
+        var marker = Path.Combine(dataDirectory, "ran.txt");
+        var settings = new Dictionary<string, string> { ["Functions__Async__ResumePeriod"] = "00:00:03" };
+        string requestId;
+        await using (var silo = new SiloProcess(settings, dataDirectory))
+        {
+            await silo.StartAsync();
+            (await silo.PutJsonAsync("/functions/slow-writer", Function("SlowWriter", "Handle",
+                "public string Handle(string path) { System.Threading.Thread.Sleep(1500); System.IO.File.WriteAllText(path, \"done\"); return \"written\"; }",
+                timeout: 10))).EnsureSuccessStatusCode();
+            var (accepted, body) = await Invoke(silo, "slow-writer", System.Text.Json.JsonSerializer.Serialize(marker), type: "Event");
+            Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+            requestId = (string)body!["requestId"]!;
+            await silo.KillAsync(); // before the handler's 1.5 s are up
+        }
+
+        Assert.False(File.Exists(marker));
+        await using (var silo = new SiloProcess(settings, dataDirectory))
+        {
+            await silo.StartAsync();
+            // Nobody asks for the event: its durable reminder wakes it.
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+            while (!File.Exists(marker) && DateTime.UtcNow < deadline) await Task.Delay(250);
+            Assert.True(File.Exists(marker), "the event did not run after the restart");
+            var record = await silo.WaitForAsync($"/invocations/{requestId}", r => (string?)r["status"] == "Succeeded");
+            Assert.Equal("\"written\"", (string)record["result"]!["payloadJson"]!);
+        }
+
+        Directory.Delete(dataDirectory, recursive: true);
+    }
 }

@@ -124,6 +124,14 @@ public sealed class SiloProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>A crash: the process is killed (SIGKILL), nothing is written on the way out.</summary>
+    public async Task KillAsync()
+    {
+        if (_process is null || _process.HasExited) return;
+        _process.Kill(entireProcessTree: true);
+        await _process.WaitForExitAsync();
+    }
+
     public async Task<JsonNode> GetJsonAsync(string path)
     {
         using var response = await Http.GetAsync(path);

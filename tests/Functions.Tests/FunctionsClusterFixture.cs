@@ -68,6 +68,7 @@ public sealed class FunctionsClusterFixture : IAsyncLifetime
                 ["Functions:Async:RetryDelay"] = "00:00:00.050",
             }).Build();
             silo.AddSqliteGrainStorage(StorageNames.Default, o => o.Path = Path.Combine(Root, "fleet.db"));
+            silo.UseSqliteReminderService(Path.Combine(Root, "fleet.db"));
             silo.Services.AddSensorGrains();
             silo.Services.AddSingleton<IOutboundPort>(new NoOutbound());
             silo.Services.AddFunctions(configuration);

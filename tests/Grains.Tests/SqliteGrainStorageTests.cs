@@ -202,3 +202,43 @@ public sealed class SqliteGrainStorageTests : IDisposable
         Assert.Equal(["keep"], read.State!.Sensors);
     }
 }
+
+/// <summary>The SQLite reminder table: rows by grain and by ring range (wrapping), etags, and durability across instances.</summary>
+public sealed class SqliteReminderTableTests
+{
+    [Fact]
+    public async Task Reminders_are_upserted_read_by_grain_and_ring_range_removed_by_etag_and_kept_on_disk()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"fleet-reminders-{Guid.NewGuid():N}", "fleet.db");
+        var table = new Fleet.Storage.SqliteReminderTable(path);
+        await table.StartAsync(CancellationToken.None);
+        var grains = Enumerable.Range(0, 20).Select(i => GrainId.Create("test", "g" + i)).ToArray();
+        var etags = new Dictionary<GrainId, string>();
+        foreach (var g in grains)
+        {
+            etags[g] = (await table.UpsertRow(new ReminderEntry { GrainId = g, ReminderName = "r", StartAt = DateTime.UtcNow, Period = TimeSpan.FromMinutes(1) }))!;
+        }
+
+        var again = await table.UpsertRow(new ReminderEntry { GrainId = grains[0], ReminderName = "r", StartAt = DateTime.UtcNow, Period = TimeSpan.FromMinutes(2) });
+        Assert.NotEqual(etags[grains[0]], again);
+        var row = await table.ReadRow(grains[0], "r");
+        Assert.Equal(TimeSpan.FromMinutes(2), row!.Period);
+        Assert.Single((await table.ReadRows(grains[1])).Reminders);
+
+        // Ring ranges: (begin, end] and, when begin >= end, the wrap-around; together they hold every row once.
+        var mid = grains.Select(g => g.GetUniformHashCode()).Order().ElementAt(10);
+        var low = (await table.ReadRows(mid, uint.MaxValue)).Reminders.Count;
+        var wrapped = (await table.ReadRows(uint.MaxValue, mid)).Reminders.Count;
+        Assert.Equal(20, low + wrapped);
+        Assert.Equal(20, (await table.ReadRows(mid, mid)).Reminders.Count);
+
+        Assert.False(await table.RemoveRow(grains[0], "r", etags[grains[0]])); // stale etag
+        Assert.True(await table.RemoveRow(grains[0], "r", again!));
+        Assert.Null(await table.ReadRow(grains[0], "r"));
+
+        var reopened = new Fleet.Storage.SqliteReminderTable(path);
+        await reopened.StartAsync(CancellationToken.None);
+        Assert.Equal(19, (await reopened.ReadRows(0, 0)).Reminders.Count);
+        Directory.Delete(Path.GetDirectoryName(path)!, recursive: true);
+    }
+}

@@ -14,6 +14,9 @@ public sealed class AsyncInvocationOptions
     /// <summary>The wait before the first retry; the second waits twice as long (Lambda: 1 minute, then 2).</summary>
     public TimeSpan RetryDelay { get; set; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>How often an unfinished event's durable reminder checks it after a silo failure (Orleans' minimum: 1 minute unless lowered).</summary>
+    public TimeSpan ResumePeriod { get; set; } = TimeSpan.FromMinutes(1);
+
     /// <summary>How long a throttled event keeps being retried (Lambda's maximum event age: 6 hours).</summary>
     public TimeSpan MaxEventAge { get; set; } = TimeSpan.FromHours(6);
 }

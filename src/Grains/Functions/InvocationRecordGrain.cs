@@ -1,4 +1,5 @@
 using Fleet.Grains.Storage;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Fleet.Grains.Functions;
@@ -57,8 +58,11 @@ public sealed class InvocationRecordGrain(
     [PersistentState("invocation", StorageNames.Default)] IPersistentState<InvocationRecordState> state,
     IFunctionInvoker invoker,
     IOptions<AsyncInvocationOptions> options,
-    TimeProvider time) : Grain, IInvocationRecordGrain
+    TimeProvider time,
+    ILogger<InvocationRecordGrain> logger) : Grain, IInvocationRecordGrain, IRemindable
 {
+    private const string ResumeReminder = "resume";
+
     private Task? _running;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
@@ -78,11 +82,41 @@ public sealed class InvocationRecordGrain(
         state.State.PayloadJson = payloadJson;
         await state.WriteStateAsync();
         var accepted = state.State.Record;
+        await KeepAliveAsync();
         Start();
         return accepted;
     }
 
     public Task<InvocationRecord?> Get() => Task.FromResult(state.State.Record);
+
+    /// <summary>
+    /// A durable reminder wakes this record after a silo failure, so an accepted event is never left behind;
+    /// it is removed once the event has finished. Where no reminder service runs (tests), events still run,
+    /// but only while the silo lives.
+    /// </summary>
+    private async Task KeepAliveAsync()
+    {
+        try
+        {
+            var period = options.Value.ResumePeriod;
+            await this.RegisterOrUpdateReminder(ResumeReminder, period, period);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            logger.LogWarning(ex, "No reminder for asynchronous invocation {RequestId}: it resumes only while this silo lives", this.GetPrimaryKeyString());
+        }
+    }
+
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (state.State.Record is { Status: InvocationStatus.Queued or InvocationStatus.Running })
+        {
+            Start(); // no-op when already running here
+            return;
+        }
+
+        if (this.GetReminder(reminderName) is var pending && await pending is { } reminder) await this.UnregisterReminder(reminder);
+    }
 
     private void Start()
     {
@@ -136,6 +170,15 @@ public sealed class InvocationRecordGrain(
                 };
                 state.State.PayloadJson = null;
                 await state.WriteStateAsync();
+                try
+                {
+                    if (await this.GetReminder(ResumeReminder) is { } reminder) await this.UnregisterReminder(reminder);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    logger.LogDebug(ex, "Removing the resume reminder of {RequestId} failed; it removes itself at its next tick", record.RequestId);
+                }
+
                 return;
             }
 
