@@ -47,7 +47,8 @@ public sealed class CodeCache(IPackageSource source, IOptions<FunctionsOptions> 
         if (Directory.Exists(dir)) return dir;
         var bytes = await source.GetAsync(code, CancellationToken.None);
         var staging = dir + ".staging-" + Guid.NewGuid().ToString("n");
-        Extract(bytes, staging, _options.MaxUnpackedBytes);
+        // Off the caller's scheduler: a sensor grain's first invocation must not unzip on its turn.
+        await Task.Run(() => Extract(bytes, staging, _options.MaxUnpackedBytes));
         try
         {
             Directory.Move(staging, dir);
