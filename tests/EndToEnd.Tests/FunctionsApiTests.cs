@@ -203,12 +203,12 @@ public sealed class FunctionsApiTests
         {
             await silo.StartAsync();
             (await silo.PutJsonAsync("/functions/slow-writer", Function("SlowWriter", "Handle",
-                "public string Handle(string path) { System.Threading.Thread.Sleep(1500); System.IO.File.WriteAllText(path, \"done\"); return \"written\"; }",
+                "public string Handle(string path) { System.Threading.Thread.Sleep(4000); System.IO.File.WriteAllText(path, \"done\"); return \"written\"; }",
                 timeout: 10))).EnsureSuccessStatusCode();
             var (accepted, body) = await Invoke(silo, "slow-writer", System.Text.Json.JsonSerializer.Serialize(marker), type: "Event");
             Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
             requestId = (string)body!["requestId"]!;
-            await silo.KillAsync(); // before the handler's 1.5 s are up
+            await silo.KillAsync(); // before the handler's 4 s are up
         }
 
         Assert.False(File.Exists(marker));

@@ -287,7 +287,7 @@ public sealed class JavaScriptRuntimeTests
         var error = await Record.ExceptionAsync(() => instance.InvokeAsync("{}", new TestFunctionContext(TimeSpan.FromSeconds(1))));
         watch.Stop();
         Assert.True(error is TimeoutException or OperationCanceledException, $"expected a timeout, got {error?.GetType().Name ?? "nothing"}");
-        Assert.InRange(watch.Elapsed, TimeSpan.FromMilliseconds(900), TimeSpan.FromSeconds(2.5)); // the 1 s limit, plus slack for a loaded machine
+        Assert.InRange(watch.Elapsed, TimeSpan.FromMilliseconds(900), TimeSpan.FromSeconds(4)); // the 1 s limit, plus slack for a loaded CI machine
     }
 
     [Fact]
