@@ -25,6 +25,8 @@ public static class SensorGrainsHostingExtensions
             .Validate(o => o.CheckpointInterval > TimeSpan.Zero, "Sensors:CheckpointInterval must be positive")
             .ValidateOnStart();
         services.TryAddSingleton<PipelineMetrics>();
+        services.TryAddSingleton<GcPauseMonitor>();
+        services.AddHostedService(sp => sp.GetRequiredService<GcPauseMonitor>());
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<SensorReferences>();
         services.TryAddSingleton<CheckpointScheduler>();

@@ -46,7 +46,7 @@ public static class FleetApi
 
     public sealed record GcView(int Gen0, int Gen1, int Gen2, double PauseMs, double PauseTimePercent, long AllocatedBytes);
 
-    public sealed record PipelineView(long Processed, long Anomalies, LatencyView PipelineLatency, LatencyView SourceLatency, LatencyView TransitLatency, GcView Gc);
+    public sealed record PipelineView(long Processed, long Anomalies, LatencyView PipelineLatency, LatencyView SourceLatency, LatencyView TransitLatency, GcView Gc, IReadOnlyList<GcPause> GcPauses);
 
     public sealed record ErrorView(string Error, string? Detail = null);
 
@@ -72,12 +72,16 @@ public static class FleetApi
         return TypedResults.Ok(new MemoryView(GC.GetTotalMemory(false), GC.GetTotalAllocatedBytes(), GC.CollectionCount(2)));
     }
 
-    private static Ok<PipelineView> PipelineStats(PipelineMetrics metrics, bool? reset)
+    private static Ok<PipelineView> PipelineStats(PipelineMetrics metrics, GcPauseMonitor pauses, bool? reset)
     {
         static LatencyView View(LatencyHistogram h) => new(h.Count, h.Quantile(0.5) / 1000, h.Quantile(0.9) / 1000, h.Quantile(0.99) / 1000, h.Quantile(0.999) / 1000);
         var gc = new GcView(GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration().TotalMilliseconds, GC.GetGCMemoryInfo().PauseTimePercentage, GC.GetTotalAllocatedBytes());
-        var view = new PipelineView(metrics.Processed, metrics.Anomalies, View(metrics.PipelineLatency), View(metrics.SourceLatency), View(metrics.TransitLatency), gc);
-        if (reset == true) metrics.ResetLatency();
+        var view = new PipelineView(metrics.Processed, metrics.Anomalies, View(metrics.PipelineLatency), View(metrics.SourceLatency), View(metrics.TransitLatency), gc, pauses.Recent);
+        if (reset == true)
+        {
+            metrics.ResetLatency();
+            pauses.Reset();
+        }
         return TypedResults.Ok(view);
     }
 
