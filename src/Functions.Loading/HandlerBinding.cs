@@ -33,9 +33,7 @@ public sealed class HandlerBinding
         _resultType = resultType;
     }
 
-    public Type DeclaringType => _method.DeclaringType!;
-
-    public bool IsStatic => _method.IsStatic;
+    private Type DeclaringType => _method.DeclaringType!;
 
     /// <summary>Finds the handler; throws <see cref="FunctionLoadException"/> with a Lambda-style error type when it can't.</summary>
     public static HandlerBinding Resolve(FunctionLoadContext context, string handler)

@@ -41,8 +41,6 @@ public sealed class ExecutionEnvironment : IExecutionEnvironment
 
     public bool IsBroken { get; private set; }
 
-    public string TempDirectory => _tempDirectory;
-
     public DateTime LastUsedUtc { get; private set; } = DateTime.UtcNow;
 
     public async Task<InvocationResult> InvokeAsync(InvocationRequest request)

@@ -18,6 +18,9 @@ public sealed class FunctionDeployException(InvocationError error)
 /// </summary>
 public sealed class FunctionDeployer(IGrainFactory grains, FunctionPool pool, FunctionResolver resolver, IOptions<FunctionsOptions> options)
 {
+    /// <summary>The largest package or layer zip accepted.</summary>
+    public long MaxPackageBytes => options.Value.MaxPackageBytes;
+
     /// <summary>Stores a zip in the cluster-wide store after checking it; returns its reference.</summary>
     public async Task<CodeReference> StoreAsync(byte[] zip)
     {

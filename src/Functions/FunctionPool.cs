@@ -60,7 +60,7 @@ public sealed class FunctionPool : IFunctionInvoker, IHostedService, IAsyncDispo
     {
         var (resolved, alias, missing) = await _resolver.ResolveAsync(function);
         if (resolved is null)
-            return InvocationResult.Failed(request.RequestId, InvocationErrorKind.NotFound, "ResourceNotFoundException", missing!, FunctionResolver.Split(function).Name);
+            return InvocationResult.Failed(request.RequestId, InvocationErrorKind.NotFound, "ResourceNotFoundException", missing!, FunctionDefinition.Split(function).Name);
         return await InvokeAsync(resolved, request with { InvokedAlias = alias ?? request.InvokedAlias }, cancellationToken);
     }
 

@@ -13,12 +13,6 @@ public sealed class FunctionResolver(IGrainFactory grains, IOptions<FunctionsOpt
 {
     private readonly ConcurrentDictionary<string, (FunctionDefinition? Definition, long ExpiresAt)> _cache = new();
 
-    public static (string Name, string? Qualifier) Split(string function)
-    {
-        var colon = function.IndexOf(':');
-        return colon < 0 ? (function, null) : (function[..colon], function[(colon + 1)..]);
-    }
-
     public async ValueTask<FunctionDefinition?> GetAsync(string name)
     {
         var now = time.GetTimestamp();
@@ -32,7 +26,7 @@ public sealed class FunctionResolver(IGrainFactory grains, IOptions<FunctionsOpt
     /// <summary>The version to run, or null (with why) when the function, version or alias does not exist.</summary>
     public async ValueTask<(ResolvedFunction? Function, string? Alias, string? Missing)> ResolveAsync(string function)
     {
-        var (name, qualifier) = Split(function);
+        var (name, qualifier) = FunctionDefinition.Split(function);
         if (!FunctionValidation.IsValidName(name)) return (null, null, $"'{function}' is not a function name");
         var definition = await GetAsync(name);
         if (definition is null) return (null, null, $"function '{name}' does not exist");

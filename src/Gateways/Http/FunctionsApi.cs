@@ -178,7 +178,7 @@ public static class FunctionsApi
     {
         var current = await grains.GetGrain<IFunctionGrain>(name).Get();
         if (current is null) return TypedResults.NotFound(new FleetApi.ErrorView("not_found", $"function '{name}' does not exist: create it with PUT /functions/{name}"));
-        var zip = await ReadBodyAsync(request);
+        var zip = await ReadBodyAsync(request, deployer.MaxPackageBytes);
         return TypedResults.Ok(View(await deployer.DeployAsync(current.Configuration, zip), metrics));
     }
 
@@ -297,7 +297,7 @@ public static class FunctionsApi
 
     private static async Task<Created<LayerView>> PublishLayer(string name, HttpRequest request, string? description, string? compatibleRuntimes, FunctionDeployer deployer)
     {
-        var zip = await ReadBodyAsync(request);
+        var zip = await ReadBodyAsync(request, deployer.MaxPackageBytes);
         var runtimes = (compatibleRuntimes ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         var layer = await deployer.PublishLayerAsync(name, zip, description, runtimes);
         return TypedResults.Created($"/layers/{name}/versions/{layer.Version}", LayerOf(layer));
@@ -346,11 +346,8 @@ public static class FunctionsApi
         return TypedResults.NoContent();
     }
 
-    private static async Task<byte[]> ReadBodyAsync(HttpRequest request, long? max = null)
+    private static async Task<byte[]> ReadBodyAsync(HttpRequest request, long limit)
     {
-        var limit = max ?? (request.HttpContext.RequestServices.GetService(typeof(Microsoft.Extensions.Options.IOptions<FunctionsOptions>)) is Microsoft.Extensions.Options.IOptions<FunctionsOptions> o
-            ? o.Value.MaxPackageBytes
-            : 50L * 1024 * 1024);
         if (request.ContentLength > limit)
             throw new RequestTooLargeException($"the body is {request.ContentLength:N0} bytes; at most {limit:N0} are allowed");
         // Raise the server's default body limit (30 MB) to this route's own, so a 50 MB package can arrive.

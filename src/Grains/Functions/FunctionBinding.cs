@@ -32,7 +32,7 @@ public sealed record FunctionBinding
         if (Functions.Count is 0 or > MaxChain) errors.Add($"a binding runs 1 to {MaxChain} functions (got {Functions.Count})");
         foreach (var f in Functions)
         {
-            var name = f.Split(':')[0];
+            var (name, _) = FunctionDefinition.Split(f);
             if (!FunctionValidation.IsValidName(name)) errors.Add($"'{f}' is not a function name (name, name:version or name:alias)");
         }
 

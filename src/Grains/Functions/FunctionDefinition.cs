@@ -52,6 +52,13 @@ public sealed record FunctionDefinition
 
     public string Name => Configuration.Name;
 
+    /// <summary>Splits <c>name</c>, <c>name:version</c> or <c>name:alias</c> into the function's name and its qualifier.</summary>
+    public static (string Name, string? Qualifier) Split(string function)
+    {
+        var colon = function.IndexOf(':');
+        return colon < 0 ? (function, null) : (function[..colon], function[(colon + 1)..]);
+    }
+
     /// <summary>A qualifier is a version when it is all digits (an alias may start with a digit, as in Lambda, but not be all digits).</summary>
     public static bool IsVersionNumber(string qualifier) => qualifier.Length > 0 && qualifier.All(char.IsAsciiDigit);
 

@@ -65,9 +65,6 @@ public sealed class SensorPipeline
 
     public long NewestTimestampMs => _preprocess.NewestTimestampMs;
 
-    /// <summary>The built-ins' environment variables for this sensor.</summary>
-    public IReadOnlyDictionary<string, string> Environment => _environment;
-
     /// <summary>Runs one reading through the built-in chain; anomalies found are appended to <paramref name="anomalies"/>.</summary>
     public ReadingOutcome Process(Reading reading, List<Anomaly> anomalies)
     {

@@ -57,7 +57,7 @@ internal sealed class SensorFunctions(string sensorId, IFunctionDirectory direct
     public async Task Bind(FunctionBinding[] bindings)
     {
         _bindings = bindings;
-        var named = bindings.SelectMany(b => b.Functions).Select(f => f.Split(':')[0]).ToHashSet(StringComparer.Ordinal);
+        var named = bindings.SelectMany(b => b.Functions).Select(f => FunctionDefinition.Split(f).Name).ToHashSet(StringComparer.Ordinal);
         foreach (var (key, hosted) in _environments.Where(kv => !named.Contains(kv.Value.Environment.Function.Name)).ToArray())
         {
             _environments.Remove(key);
