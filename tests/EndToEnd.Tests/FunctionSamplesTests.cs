@@ -289,7 +289,10 @@ public sealed class FunctionSamplesTests
         }
 
         var path = Path.Combine(SiloProcess.RepoRoot, zip);
-        File.Delete(path); // the command must produce it, not an earlier run
+        if (File.Exists(path))
+        {
+            File.Delete(path); // the command must produce it, not an earlier run (a fresh clone has no bin/ at all)
+        }
 
         var output = new StringBuilder();
         using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start dotnet {arguments}");
