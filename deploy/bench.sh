@@ -57,7 +57,8 @@ run_pipeline() {
   local lg="$LOADGEN --port $MQTT_PORT --http http://127.0.0.1:$HTTP_PORT"
   echo "== pipeline, transport=$transport"
 
-  # Warm-up: activations, and enough calls for tiered JIT and dynamic PGO to settle (~300k messages).
+  # Warm-up: activations, and enough calls for tiered JIT and dynamic PGO to settle (~300k messages). Later runs
+  # with --prefix warm publish as these same sensors (warm environments, continuing sequence numbers).
   $lg --sensors "$SENSORS" --per-sensor 300 --connections "$CONNECTIONS" --prefix warm >/dev/null
   local qos0=() out
   for i in $(seq "$REPEAT"); do
@@ -78,6 +79,14 @@ run_pipeline() {
     pipes+=("$(echo "$out" | grep latency_pipeline | field p99)")
   done
   echo "pipeline[$transport] latency at $LATENCY_RATE msg/s, p99 publish -> state (device ts, ms resolution): ${p99s[*]} (median $(printf '%s\n' "${p99s[@]}" | median)); p99 gateway -> grain: ${pipes[*]}"
+
+  # The same rate with 1,000 sensors the silo has never seen: every sensor's cold activation falls in the window.
+  local cold=()
+  for i in $(seq "$REPEAT"); do
+    out=$($lg --mode latency --rate "$LATENCY_RATE" --seconds "$LATENCY_SECONDS" --sensors "$SENSORS" --connections "$CONNECTIONS" --prefix cold$i)
+    cold+=("$(echo "$out" | grep latency_source | field p99)")
+  done
+  echo "pipeline[$transport] latency at $LATENCY_RATE msg/s with $SENSORS new sensors activating in the window, p99 publish -> state: ${cold[*]} (median $(printf '%s\n' "${cold[@]}" | median))"
 
   out=$($lg --mode memory --sensors "$MEMORY_SENSORS" --connections "$CONNECTIONS" --prefix mem)
   echo "pipeline[$transport] memory: $(echo "$out" | grep -Eo 'bytes_per_active_sensor=[0-9]+') ($MEMORY_SENSORS new sensors, one reading each, heap after full GC)"

@@ -25,7 +25,11 @@ catch (ArgumentException ex)
 }
 
 using var http = new HttpClient { BaseAddress = new Uri(options.Http), Timeout = TimeSpan.FromMinutes(2) };
+// Client ids are unique per run; sensor ids depend on --prefix alone, so a later run with the same prefix
+// publishes as the same (already warm) devices, continuing their sequence numbers, as real devices do after
+// a reconnect. A new prefix means new devices (cold activations inside the measurement).
 var runId = $"{options.Prefix}{Environment.ProcessId % 10000}";
+var seqBase = DateTimeOffset.UtcNow.ToUnixTimeSeconds() * 10_000; // > any earlier run's seqs at <= 10k readings per sensor per second
 var clients = new List<IMqttClient>();
 var factory = new MqttClientFactory();
 for (var c = 0; c < options.Connections; c++)
@@ -63,7 +67,7 @@ if (options.Relay)
     await subscriber.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter("sensors/+/telemetry", MqttQualityOfServiceLevel.AtMostOnce).Build());
 }
 
-var sensors = Enumerable.Range(0, options.Sensors).Select(i => $"{runId}-s{i:D6}").ToArray();
+var sensors = Enumerable.Range(0, options.Sensors).Select(i => $"{options.Prefix}-s{i:D6}").ToArray();
 var topics = sensors.Select(s => $"sensors/{s}/telemetry").ToArray();
 var qos = options.Qos == 1 ? MqttQualityOfServiceLevel.AtLeastOnce : MqttQualityOfServiceLevel.AtMostOnce;
 
@@ -112,7 +116,7 @@ var tasks = clients.Select((client, c) => Task.Run(async () =>
         }
 
         var sensor = own[n % own.Length];
-        var seq = n / own.Length;
+        var seq = seqBase + n / own.Length;
         if (qos == MqttQualityOfServiceLevel.AtMostOnce)
         {
             // QoS 0: PublishAsync returns once the packet is written, so one buffer and one message are reused.
@@ -142,7 +146,7 @@ var tasks = clients.Select((client, c) => Task.Run(async () =>
     // End each connection with a QoS 1 publish and its PUBACK: the server has then read everything before it.
     var last = own[0];
     var final = await client.PublishAsync(new MqttApplicationMessageBuilder()
-        .WithTopic(topics[last]).WithPayload(Payload(options.Payload, perSensor + 1_000_000))
+        .WithTopic(topics[last]).WithPayload(Payload(options.Payload, seqBase + perSensor + 1))
         .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
     if (!final.IsSuccess) Interlocked.Increment(ref refused);
     Interlocked.Increment(ref sent);

@@ -3,7 +3,8 @@ using Microsoft.Extensions.Hosting;
 namespace Fleet.Grains.Telemetry;
 
 /// <summary>One garbage collection's pause as the runtime reported it.</summary>
-public sealed record GcPause(long Index, int Generation, string Kind, double PauseMs, DateTime AtUtc);
+/// <remarks><paramref name="PromotedBytes"/> is what survived the collection (copied or kept), the usual cause of a long pause.</remarks>
+public sealed record GcPause(long Index, int Generation, string Kind, double PauseMs, long PromotedBytes, long HeapBytes, DateTime AtUtc);
 
 /// <summary>
 /// Watches the runtime's garbage collections (polling <see cref="GC.GetGCMemoryInfo(GCKind)"/> every 10 ms for
@@ -46,7 +47,7 @@ public sealed class GcPauseMonitor : BackgroundService
                 lock (_gate)
                 {
                     if (_recent.Count == Keep) _recent.Dequeue();
-                    _recent.Enqueue(new GcPause(info.Index, info.Generation, kinds[k].ToString(), pause, DateTime.UtcNow));
+                    _recent.Enqueue(new GcPause(info.Index, info.Generation, kinds[k].ToString(), pause, info.PromotedBytes, info.HeapSizeBytes, DateTime.UtcNow));
                 }
             }
         }
