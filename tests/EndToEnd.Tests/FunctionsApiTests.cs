@@ -225,4 +225,41 @@ public sealed class FunctionsApiTests
 
         Directory.Delete(dataDirectory, recursive: true);
     }
+
+    [Fact]
+    public async Task A_finished_asynchronous_outcome_is_deleted_from_storage_after_its_retention()
+    {
+        var settings = new Dictionary<string, string>
+        {
+            ["Functions__Async__ResumePeriod"] = "00:00:02",
+            ["Functions__Async__OutcomeRetention"] = "00:00:04",
+        };
+        await using var silo = new SiloProcess(settings);
+        await silo.StartAsync();
+        (await silo.PutJsonAsync("/functions/short-lived", Function("ShortLived", "Handle", "public string Handle(int x) => \"ok\";"))).EnsureSuccessStatusCode();
+        var (accepted, body) = await Invoke(silo, "short-lived", "1", type: "Event");
+        Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+        var id = (string)body!["requestId"]!;
+        var record = await silo.WaitForAsync($"/invocations/{id}", r => (string?)r["status"] == "Succeeded");
+        Assert.Equal("\"ok\"", (string)record["result"]!["payloadJson"]!);
+        Assert.Equal(1, StoredRecords(silo, id));
+
+        // Nobody reads it again: the reminder deletes the stored record once the retention has passed.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(45);
+        while (StoredRecords(silo, id) > 0 && DateTime.UtcNow < deadline) await Task.Delay(500);
+        Assert.Equal(0, StoredRecords(silo, id));
+        using var gone = await silo.Http.GetAsync($"/invocations/{id}");
+        Assert.Equal(HttpStatusCode.NotFound, gone.StatusCode);
+    }
+
+    /// <summary>Rows of the silo's SQLite grain storage that belong to the invocation record <paramref name="requestId"/>.</summary>
+    private static long StoredRecords(SiloProcess silo, string requestId)
+    {
+        using var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(silo.DataDirectory, "fleet.db")};Mode=ReadOnly;Pooling=False");
+        db.Open();
+        using var count = db.CreateCommand();
+        count.CommandText = "SELECT COUNT(*) FROM grain_state WHERE grain_id LIKE $id";
+        count.Parameters.AddWithValue("$id", "%" + requestId + "%");
+        return (long)count.ExecuteScalar()!;
+    }
 }

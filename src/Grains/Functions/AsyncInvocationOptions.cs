@@ -19,4 +19,11 @@ public sealed class AsyncInvocationOptions
 
     /// <summary>How long a throttled event keeps being retried (Lambda's maximum event age: 6 hours).</summary>
     public TimeSpan MaxEventAge { get; set; } = TimeSpan.FromHours(6);
+
+    /// <summary>
+    /// How long a finished event's outcome stays fetchable (<c>GET /invocations/{id}</c>); then it is deleted from
+    /// storage by the same durable reminder, so records do not pile up.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "365.00:00:00")]
+    public TimeSpan OutcomeRetention { get; set; } = TimeSpan.FromDays(1);
 }

@@ -74,7 +74,7 @@ public sealed class InvocationRecordGrain(
 
     public async Task<InvocationRecord> Accept(string function, string payloadJson)
     {
-        if (state.State.Record is { } existing) return existing;
+        if (state.State.Record is { } existing && !Expired(existing)) return existing;
         state.State.Record = new InvocationRecord
         {
             RequestId = this.GetPrimaryKeyString(), Function = function, Status = InvocationStatus.Queued, AcceptedUtc = time.GetUtcNow().UtcDateTime,
@@ -87,7 +87,40 @@ public sealed class InvocationRecordGrain(
         return accepted;
     }
 
-    public Task<InvocationRecord?> Get() => Task.FromResult(state.State.Record);
+    public async Task<InvocationRecord?> Get()
+    {
+        if (state.State.Record is { } record && Expired(record))
+        {
+            await PurgeAsync();
+            return null;
+        }
+
+        return state.State.Record;
+    }
+
+    /// <summary>A finished event's outcome older than <see cref="AsyncInvocationOptions.OutcomeRetention"/>.</summary>
+    private bool Expired(InvocationRecord record)
+        => record.CompletedUtc is { } completed && time.GetUtcNow().UtcDateTime >= completed + options.Value.OutcomeRetention;
+
+    /// <summary>Deletes the record from storage and drops its reminder; the request id is then unknown.</summary>
+    private async Task PurgeAsync()
+    {
+        await state.ClearStateAsync();
+        await DropReminderAsync();
+        DeactivateOnIdle();
+    }
+
+    private async Task DropReminderAsync()
+    {
+        try
+        {
+            if (await this.GetReminder(ResumeReminder) is { } reminder) await this.UnregisterReminder(reminder);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            logger.LogDebug(ex, "Removing the reminder of {RequestId} failed; it removes itself at its next tick", this.GetPrimaryKeyString());
+        }
+    }
 
     /// <summary>
     /// A durable reminder wakes this record after a silo failure, so an accepted event is never left behind;
@@ -107,15 +140,37 @@ public sealed class InvocationRecordGrain(
         }
     }
 
+    /// <summary>The finished outcome's reminder now fires when its retention ends, to delete it.</summary>
+    private async Task KeepUntilExpiryAsync()
+    {
+        try
+        {
+            var retention = options.Value.OutcomeRetention;
+            var period = retention > options.Value.ResumePeriod ? retention : options.Value.ResumePeriod; // at least the reminder minimum
+            await this.RegisterOrUpdateReminder(ResumeReminder, retention, period);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            logger.LogDebug(ex, "No expiry reminder for {RequestId}: its outcome is deleted when next read after {Retention}", this.GetPrimaryKeyString(), options.Value.OutcomeRetention);
+        }
+    }
+
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
-        if (state.State.Record is { Status: InvocationStatus.Queued or InvocationStatus.Running })
+        switch (state.State.Record)
         {
-            Start(); // no-op when already running here
-            return;
+            case { Status: InvocationStatus.Queued or InvocationStatus.Running }:
+                Start(); // no-op when already running here
+                return;
+            case { } record when !Expired(record):
+                return; // a finished outcome, kept until its retention ends
+            case null:
+                await DropReminderAsync();
+                return;
+            default:
+                await PurgeAsync();
+                return;
         }
-
-        if (this.GetReminder(reminderName) is var pending && await pending is { } reminder) await this.UnregisterReminder(reminder);
     }
 
     private void Start()
@@ -170,15 +225,7 @@ public sealed class InvocationRecordGrain(
                 };
                 state.State.PayloadJson = null;
                 await state.WriteStateAsync();
-                try
-                {
-                    if (await this.GetReminder(ResumeReminder) is { } reminder) await this.UnregisterReminder(reminder);
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    logger.LogDebug(ex, "Removing the resume reminder of {RequestId} failed; it removes itself at its next tick", record.RequestId);
-                }
-
+                await KeepUntilExpiryAsync();
                 return;
             }
 
