@@ -58,6 +58,7 @@ public sealed class FusionCadDetector : IAnomalyDetector
         _fusion = new FusionDetector(new Dictionary<string, double>
         {
             ["rest"] = 0, ["warmup"] = _warmup, ["alphaSlow"] = alphaSlow, ["tailEta"] = tailEta, ["spatial"] = spatial,
+            ["recurDamp"] = 1, // measured and documented without fusion's recurrence damping
         });
         _cad = new ContextNoveltyDetector(new Dictionary<string, double>
         {

@@ -9,6 +9,10 @@ namespace Fleet.Detectors;
 ///   scores at least <c>spatial</c> (HTM's "spatial anomaly");</item>
 /// <item>CAD-style suppression (extend=1): every raw score at or above restLevel during the rest period restarts it,
 ///   so a long anomaly produces one alert.</item>
+/// <item>recurrence damping (recurDamp &lt; 1, on by default with 0): a calibrated deviation of at least recurLevel
+///   at the same time of day (within recurTol minutes) as one of the last 8 such deviations, at least half a day
+///   later, is multiplied by recurDamp: a nightly job or backup alerts once, not every night. A new extreme still
+///   scores through the spatial novelty.</item>
 /// </list>
 /// O(1) per point, no allocation, ~0.8 KB state.
 /// </summary>
@@ -25,6 +29,7 @@ public sealed class FusionDetector : IAnomalyDetector
     private RobustBaseline _base;
     private double _logQ;
     private RestGate _gate;
+    private RecurrenceMemory _recur;
 
     public FusionDetector(IReadOnlyDictionary<string, double>? parameters = null)
     {
@@ -47,7 +52,8 @@ public sealed class FusionDetector : IAnomalyDetector
     private sealed class Settings
     {
         public readonly double AlphaSlow, ZScale, Threshold, RangeFloor, Clip, RestLevel, AlphaSeason;
-        public readonly double TailP, TailEta, TailRef, Spatial, SpatialTol, SpatialMin, WEntropy;
+        public readonly double TailP, TailEta, TailRef, Spatial, SpatialTol, SpatialMin, WEntropy, RecurDamp, RecurLevel;
+        public readonly int RecurTol;
         public readonly int Rest, Warmup, SeasonMode, Extend, EntropyWindow, EntropyBins, EntropyHypotheses;
 
         public Settings(IReadOnlyDictionary<string, double>? parameters)
@@ -57,9 +63,9 @@ public sealed class FusionDetector : IAnomalyDetector
             ZScale = p.Get("zScale", 4, 1e-3, 1e3);
             RangeFloor = p.Get("rangeFloor", 0.01, 0, 1);
             Clip = p.Get("clip", 20, 1, 1e3);
-            Rest = p.Rest(200);
+            Rest = p.Rest(120);
             Warmup = p.Warmup();
-            Threshold = p.Get("threshold", 0.6, 0, 1);
+            Threshold = p.Get("threshold", 0.58, 0, 1);
             RestLevel = p.Get("restLevel", 0.67, 0, 1);
             SeasonMode = p.GetInt("season", 2, 0, 2);
             AlphaSeason = p.Get("alphaSeason", 0.02, 1e-5, 1);
@@ -74,6 +80,9 @@ public sealed class FusionDetector : IAnomalyDetector
             EntropyWindow = p.GetInt("entropyWindow", 52, 8, 512);
             EntropyBins = p.GetInt("entropyBins", 5, 2, 32);
             EntropyHypotheses = p.GetInt("entropyHypotheses", 32, 1, 256);
+            RecurDamp = p.Get("recurDamp", 0, 0, 1);
+            RecurLevel = p.Get("recurLevel", 8, 0, 1e3);
+            RecurTol = p.GetInt("recurTol", 60, 0, 720);
             p.RejectUnknown();
         }
     }
@@ -81,7 +90,8 @@ public sealed class FusionDetector : IAnomalyDetector
     public string Name => CatalogName;
     public double Threshold => _s.Threshold;
     public long Count => _count;
-    public int StateSize => RobustBaseline.StateBytes + 2 * sizeof(double) + sizeof(long) + sizeof(int) + (_entropy?.StateSize ?? 0);
+    public int StateSize => RobustBaseline.StateBytes + 2 * sizeof(double) + sizeof(long) + sizeof(int) + (_entropy?.StateSize ?? 0)
+        + (RecurrenceMemory.Enabled(_s.RecurDamp) ? RecurrenceMemory.StateBytes : 0);
 
     public double Next(long timestampMs, double value)
     {
@@ -107,6 +117,17 @@ public sealed class FusionDetector : IAnomalyDetector
             z = zc;
         }
 
+        if (RecurrenceMemory.Enabled(_s.RecurDamp) && z >= _s.RecurLevel)
+        {
+            // A deviation at the same time of day as an earlier large one (a daily job, a nightly backup) is the
+            // series' routine, not news: damp it. Every large deviation is remembered, alerting or not. A new extreme
+            // still scores through the spatial novelty below (damping that too cost 5 NAB points).
+            var minute = timestampMs / 60_000;
+            var repeats = _recur.Repeats(minute, _s.RecurTol);
+            _recur.Add(minute);
+            if (repeats) z *= _s.RecurDamp;
+        }
+
         var score = z / (z + _s.ZScale);
         if (_entropy != null)
         {
@@ -129,7 +150,9 @@ public sealed class FusionDetector : IAnomalyDetector
     {
         var w = new StateWriter(CatalogName)
             .Write(_count).Write(_base.Mean).Write(_base.Mad).Write(_base.Lo).Write(_base.Hi).Write(_logQ).Write(_gate.Left);
-        return _base.WriteSlots(w).Write(_entropy?.SaveState() ?? []).ToArray();
+        w = _base.WriteSlots(w).Write(_entropy?.SaveState() ?? []);
+        if (RecurrenceMemory.Enabled(_s.RecurDamp)) w = _recur.Write(w); // only then: states saved without it stay valid
+        return w.ToArray();
     }
 
     public void LoadState(ReadOnlySpan<byte> state)
@@ -146,6 +169,7 @@ public sealed class FusionDetector : IAnomalyDetector
         var inner = r.ReadBytes();
         if (_entropy != null) _entropy.LoadState(inner);
         else if (inner.Length != 0) throw new ArgumentException("state was saved with different parameters", "state");
+        if (RecurrenceMemory.Enabled(_s.RecurDamp) && !r.AtEnd) _recur.Read(ref r); // a state saved before it existed keeps its baseline
         r.End();
     }
 }

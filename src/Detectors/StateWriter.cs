@@ -139,6 +139,9 @@ internal ref struct StateReader
         return Take(n);
     }
 
+    /// <summary>Everything has been read (an optional trailing block is absent).</summary>
+    public readonly bool AtEnd => _pos == _data.Length;
+
     public void End()
     {
         if (_pos != _data.Length) throw new ArgumentException("state has trailing bytes (different detector or parameters?)", "state");

@@ -246,6 +246,7 @@ public class DetectorTests
     [Theory]
     [InlineData("fusion", "wEntropy", 0.6)]
     [InlineData("fusion", "tailP", 0)]
+    [InlineData("fusion", "recurDamp", 1)]
     [InlineData("rcf", "trees", 2)]
     [InlineData("rcf", "shingle", 1)]
     [InlineData("relative-entropy", "hypotheses", 4)]
@@ -280,6 +281,58 @@ public class DetectorTests
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
         Assert.Equal(reference.SaveState(), restored.SaveState());
         Assert.InRange(restored.StateSize, 0, 8 * 1024);
+    }
+
+    /// <summary>
+    /// A nightly job: a spike to the same height at about 03:00 every day (within +-25 minutes). Without recurrence
+    /// damping (recurDamp=1) fusion alerts on it again and again; by default it alerts the first night only, and still
+    /// alerts on the same spike at another time of day, also after its state was saved and loaded.
+    /// </summary>
+    [Fact]
+    public void FusionAlertsOnceOnANightlyJobAndStillOnOtherSpikes()
+    {
+        const int PerDay = 288; // 5-minute rows
+        var v = Series(12 * PerDay, 9);
+        var top = v.Max() + 60; // the job pegs the metric at the same height every night: no new extremes after the first
+        var nightly = new List<int>();
+        var rng = new Random(3);
+        for (var day = 1; day < 12; day++)
+        {
+            var at = day * PerDay + 36 + rng.Next(-5, 6); // 03:00 +- 25 min (Start is midnight UTC)
+            v[at] = top;
+            nightly.Add(at);
+        }
+
+        var other = 10 * PerDay + 170; // 14:10 on day 10
+        v[other] = top;
+
+        int[] Alerts(IAnomalyDetector d, int from, int to) =>
+            Enumerable.Range(from, to - from).Where(i => d.Next(Start + i * Step, v[i]) >= d.Threshold).ToArray();
+
+        var plain = Alerts(DetectorCatalog.Create("fusion", new Dictionary<string, double> { ["recurDamp"] = 1 }), 0, v.Length);
+        Assert.True(nightly.Count(plain.Contains) >= 8, $"fusion without damping alerted on {nightly.Count(plain.Contains)} of {nightly.Count} nightly spikes");
+
+        var p = new Dictionary<string, double>(); // the default damps repeats (recurDamp 0)
+        var first = DetectorCatalog.Create("fusion", p);
+        var early = Alerts(first, 0, 6 * PerDay);
+        var restored = DetectorCatalog.Create("fusion", p);
+        restored.LoadState(first.SaveState());
+        var late = Alerts(restored, 6 * PerDay, v.Length);
+        var damped = early.Concat(late).ToArray();
+        Assert.Equal([nightly[0]], nightly.Where(damped.Contains).ToArray());
+        Assert.Contains(other, damped);
+    }
+
+    [Fact]
+    public void FusionLoadsAStateSavedWithoutTheRecurrenceMemory()
+    {
+        var older = DetectorCatalog.Create("fusion", new Dictionary<string, double> { ["recurDamp"] = 1 }); // the same layout as before recurDamp existed
+        var v = Series(3000, 11);
+        for (var i = 0; i < v.Length; i++) older.Next(Start + i * Step, v[i]);
+        var current = DetectorCatalog.Create("fusion");
+        current.LoadState(older.SaveState());
+        Assert.Equal(older.Count, current.Count);
+        Assert.True(current.SaveState().Length > older.SaveState().Length); // and from now on saves its memory
     }
 
     [Fact]
