@@ -9,6 +9,8 @@ namespace Fleet.Detectors;
 ///   scores at least <c>spatial</c> (HTM's "spatial anomaly");</item>
 /// <item>CAD-style suppression (extend=1): every raw score at or above restLevel during the rest period restarts it,
 ///   so a long anomaly produces one alert.</item>
+/// <item>heavy-tail calibration (tailExtrap, tailKnee): where log(q99/q90) of z exceeds tailKnee, z is divided by
+///   q99 extrapolated by tailExtrap times the excess, so a bursty series needs a larger deviation to alert.</item>
 /// <item>recurrence damping (recurDamp &lt; 1, on by default with 0): a calibrated deviation of at least recurLevel
 ///   at the same time of day (within recurTol minutes) as one of the last 8 such deviations, at least half a day
 ///   later, is multiplied by recurDamp: a nightly job or backup alerts once, not every night. A new extreme still
@@ -27,7 +29,8 @@ public sealed class FusionDetector : IAnomalyDetector
 
     private long _count;
     private RobustBaseline _base;
-    private double _logQ;
+    private double _logQ;   // log of the running tailP (99%) quantile of z
+    private double _logQ90; // log of its running 90% quantile: their ratio measures how heavy the tail is
     private RestGate _gate;
     private RecurrenceMemory _recur;
 
@@ -46,6 +49,7 @@ public sealed class FusionDetector : IAnomalyDetector
         }
 
         _logQ = Math.Log(_s.TailRef);
+        _logQ90 = Math.Log(_s.TailRef) - 1;
     }
 
     /// <summary>The detector's parameters, read and checked once per distinct parameter set.</summary>
@@ -54,6 +58,7 @@ public sealed class FusionDetector : IAnomalyDetector
         public readonly double AlphaSlow, ZScale, Threshold, RangeFloor, Clip, RestLevel, AlphaSeason;
         public readonly double TailP, TailEta, TailRef, Spatial, SpatialTol, SpatialMin, WEntropy, RecurDamp, RecurLevel;
         public readonly int RecurTol;
+        public readonly double TailExtrap, TailKnee;
         public readonly int Rest, Warmup, SeasonMode, Extend, EntropyWindow, EntropyBins, EntropyHypotheses;
 
         public Settings(IReadOnlyDictionary<string, double>? parameters)
@@ -65,7 +70,7 @@ public sealed class FusionDetector : IAnomalyDetector
             Clip = p.Get("clip", 20, 1, 1e3);
             Rest = p.Rest(120);
             Warmup = p.Warmup();
-            Threshold = p.Get("threshold", 0.58, 0, 1);
+            Threshold = p.Get("threshold", 0.57, 0, 1);
             RestLevel = p.Get("restLevel", 0.67, 0, 1);
             SeasonMode = p.GetInt("season", 2, 0, 2);
             AlphaSeason = p.Get("alphaSeason", 0.02, 1e-5, 1);
@@ -83,6 +88,8 @@ public sealed class FusionDetector : IAnomalyDetector
             RecurDamp = p.Get("recurDamp", 0, 0, 1);
             RecurLevel = p.Get("recurLevel", 8, 0, 1e3);
             RecurTol = p.GetInt("recurTol", 60, 0, 720);
+            TailExtrap = p.Get("tailExtrap", 1, 0, 10);
+            TailKnee = p.Get("tailKnee", 0.9, 0, 10);
             p.RejectUnknown();
         }
     }
@@ -90,7 +97,7 @@ public sealed class FusionDetector : IAnomalyDetector
     public string Name => CatalogName;
     public double Threshold => _s.Threshold;
     public long Count => _count;
-    public int StateSize => RobustBaseline.StateBytes + 2 * sizeof(double) + sizeof(long) + sizeof(int) + (_entropy?.StateSize ?? 0)
+    public int StateSize => RobustBaseline.StateBytes + 3 * sizeof(double) + sizeof(long) + sizeof(int) + (_entropy?.StateSize ?? 0)
         + (RecurrenceMemory.Enabled(_s.RecurDamp) ? RecurrenceMemory.StateBytes : 0);
 
     public double Next(long timestampMs, double value)
@@ -112,8 +119,13 @@ public sealed class FusionDetector : IAnomalyDetector
         if (_s.TailP > 0)
         {
             var q = Math.Exp(_logQ);
-            var zc = z * _s.TailRef / Math.Max(q, _s.TailRef);
+            // Heavy tails (log q99/q90 above the knee, e.g. tweet counts; a Gaussian's is 0.45, an exponential's 0.69)
+            // are calibrated against an extrapolated higher quantile, so their routine bursts stop alerting.
+            var heavy = Math.Max(0, _logQ - _logQ90 - _s.TailKnee);
+            var qx = heavy > 0 ? Math.Exp(_logQ + _s.TailExtrap * heavy) : q;
+            var zc = z * _s.TailRef / Math.Max(qx, _s.TailRef);
             _logQ += _s.TailEta * (z > q ? _s.TailP : -(1 - _s.TailP));
+            _logQ90 += _s.TailEta * (z > Math.Exp(_logQ90) ? 0.9 : -0.1);
             z = zc;
         }
 
@@ -151,8 +163,8 @@ public sealed class FusionDetector : IAnomalyDetector
         var w = new StateWriter(CatalogName)
             .Write(_count).Write(_base.Mean).Write(_base.Mad).Write(_base.Lo).Write(_base.Hi).Write(_logQ).Write(_gate.Left);
         w = _base.WriteSlots(w).Write(_entropy?.SaveState() ?? []);
-        if (RecurrenceMemory.Enabled(_s.RecurDamp)) w = _recur.Write(w); // only then: states saved without it stay valid
-        return w.ToArray();
+        if (RecurrenceMemory.Enabled(_s.RecurDamp)) w = _recur.Write(w);
+        return w.Write(_logQ90).ToArray(); // the later additions last: a state saved before them still loads
     }
 
     public void LoadState(ReadOnlySpan<byte> state)
@@ -169,7 +181,9 @@ public sealed class FusionDetector : IAnomalyDetector
         var inner = r.ReadBytes();
         if (_entropy != null) _entropy.LoadState(inner);
         else if (inner.Length != 0) throw new ArgumentException("state was saved with different parameters", "state");
-        if (RecurrenceMemory.Enabled(_s.RecurDamp) && !r.AtEnd) _recur.Read(ref r); // a state saved before it existed keeps its baseline
+        // A state saved before the recurrence memory or the 90% quantile existed keeps its baseline; they start afresh.
+        if (RecurrenceMemory.Enabled(_s.RecurDamp) && !r.AtEnd) _recur.Read(ref r);
+        if (!r.AtEnd) _logQ90 = r.ReadDouble();
         r.End();
     }
 }

@@ -247,6 +247,7 @@ public class DetectorTests
     [InlineData("fusion", "wEntropy", 0.6)]
     [InlineData("fusion", "tailP", 0)]
     [InlineData("fusion", "recurDamp", 1)]
+    [InlineData("fusion", "tailExtrap", 0)]
     [InlineData("rcf", "trees", 2)]
     [InlineData("rcf", "shingle", 1)]
     [InlineData("relative-entropy", "hypotheses", 4)]
@@ -323,16 +324,44 @@ public class DetectorTests
         Assert.Contains(other, damped);
     }
 
+    /// <summary>
+    /// Bursty counts (Pareto-tailed noise around a level, like tweet volumes): with the heavy-tail calibration fusion
+    /// raises far fewer alerts than without it, and a burst ten times the largest so far still alerts.
+    /// </summary>
     [Fact]
-    public void FusionLoadsAStateSavedWithoutTheRecurrenceMemory()
+    public void FusionCalibratesHeavyTailsAndStillAlertsOnAnOutsizedBurst()
     {
-        var older = DetectorCatalog.Create("fusion", new Dictionary<string, double> { ["recurDamp"] = 1 }); // the same layout as before recurDamp existed
+        var rng = new Random(5);
+        var v = new double[8000];
+        for (var i = 0; i < v.Length; i++) v[i] = 100 + 10 * (Math.Pow(1 - rng.NextDouble(), -1 / 1.5) - 1); // Pareto, alpha 1.5
+        var burst = 7000;
+        v[burst] = 100 + 10 * v.Take(burst).Max();
+
+        int Alerts(IAnomalyDetector d) => Enumerable.Range(0, burst).Count(i => d.Next(Start + i * Step, v[i]) >= d.Threshold);
+
+        var light = DetectorCatalog.Create("fusion", new Dictionary<string, double> { ["tailExtrap"] = 0 });
+        var heavy = DetectorCatalog.Create("fusion");
+        var lightAlerts = Alerts(light);
+        var heavyAlerts = Alerts(heavy);
+        Assert.True(heavyAlerts * 2 <= lightAlerts, $"alerts before the burst: {heavyAlerts} calibrated, {lightAlerts} without");
+        Assert.True(heavy.Next(Start + burst * Step, v[burst]) >= heavy.Threshold);
+    }
+
+    [Fact]
+    public void FusionLoadsAStateSavedBeforeTheRecurrenceMemoryAndTheTailRatio()
+    {
+        var d = DetectorCatalog.Create("fusion");
         var v = Series(3000, 11);
-        for (var i = 0; i < v.Length; i++) older.Next(Start + i * Step, v[i]);
-        var current = DetectorCatalog.Create("fusion");
-        current.LoadState(older.SaveState());
-        Assert.Equal(older.Count, current.Count);
-        Assert.True(current.SaveState().Length > older.SaveState().Length); // and from now on saves its memory
+        for (var i = 0; i < v.Length; i++) d.Next(Start + i * Step, v[i]);
+        var saved = d.SaveState();
+        // The layout before 2026-11-25 ended where these two additions now start: the recurrence memory (a 4-byte
+        // length, 8 minutes, the next slot: 40 bytes) and the 90% quantile (8 bytes).
+        var older = saved.AsSpan(0, saved.Length - 48).ToArray();
+        var restored = DetectorCatalog.Create("fusion");
+        restored.LoadState(older);
+        Assert.Equal(d.Count, restored.Count);
+        Assert.Equal(saved.Length, restored.SaveState().Length); // and from now on saves both
+        Assert.Equal(older, restored.SaveState().AsSpan(0, older.Length).ToArray()); // with the baseline it had
     }
 
     [Fact]
