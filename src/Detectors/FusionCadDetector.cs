@@ -54,11 +54,14 @@ public sealed class FusionCadDetector : IAnomalyDetector
         var tableBits = p.GetInt("tableBits", 11, 4, 12);
         var pad = p.Get("pad", 0.1, 0, 10);
         var epoch = p.GetInt("epoch", 2, 0, 2);
+        // fusion's later additions, off by default here: fusion-cad is measured and documented without them.
+        var recurDamp = p.Get("recurDamp", 1, 0, 1);
+        var tailExtrap = p.Get("tailExtrap", 0, 0, 10);
         p.RejectUnknown();
         _fusion = new FusionDetector(new Dictionary<string, double>
         {
             ["rest"] = 0, ["warmup"] = _warmup, ["alphaSlow"] = alphaSlow, ["tailEta"] = tailEta, ["spatial"] = spatial,
-            ["recurDamp"] = 1, // measured and documented without fusion's recurrence damping
+            ["recurDamp"] = recurDamp, ["tailExtrap"] = tailExtrap,
         });
         _cad = new ContextNoveltyDetector(new Dictionary<string, double>
         {

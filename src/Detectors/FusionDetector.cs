@@ -71,7 +71,7 @@ public sealed class FusionDetector : IAnomalyDetector
             Rest = p.Rest(120);
             Warmup = p.Warmup();
             Threshold = p.Get("threshold", 0.57, 0, 1);
-            RestLevel = p.Get("restLevel", 0.67, 0, 1);
+            RestLevel = p.Get("restLevel", 0.62, 0, 1);
             SeasonMode = p.GetInt("season", 2, 0, 2);
             AlphaSeason = p.Get("alphaSeason", 0.02, 1e-5, 1);
             TailP = p.Get("tailP", 0.99, 0, 0.99999);
