@@ -26,7 +26,11 @@ public interface ISensorGrain : IGrainWithStringKey
     /// <summary>Direct invocation: runs readings through the pipeline without the stream.</summary>
     Task Ingest(Reading[] readings);
 
-    /// <summary>Writes the state if it changed since the last write (called by the silo's checkpoint scheduler).</summary>
+    /// <summary>
+    /// Writes the state if it changed since the last write (called by the silo's checkpoint scheduler). Interleaves:
+    /// readings keep being processed while the storage write is in flight.
+    /// </summary>
+    [AlwaysInterleave]
     Task Checkpoint();
 
     /// <summary>The gateway's per-sensor reject counts, flushed in batches.</summary>

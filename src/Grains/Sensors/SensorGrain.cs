@@ -29,6 +29,8 @@ public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserv
     private bool _registered;
     private SensorFunctions? _functions;
     private long _bindingVersion = -1;
+    private Task? _writing;       // the storage write in flight, if any: one at a time (the storage's etag chain)
+    private bool _ingestPending;  // an Ingest with functions is awaiting one: no snapshot in the middle of a batch
 
     // Anomalies found by the current turn; turns of one grain never overlap, and the list is emptied in the turn.
     [ThreadStatic] private static List<Anomaly>? _found;
@@ -95,10 +97,18 @@ public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserv
     private async Task IngestWithFunctionsAsync(Reading[] readings, SensorFunctions functions)
     {
         var found = new List<Anomaly>();
-        foreach (var reading in readings)
+        _ingestPending = true;
+        try
         {
-            if (Process(reading, found) == ReadingOutcome.Accepted) await functions.RunAsync(reading, found);
-            found.Clear();
+            foreach (var reading in readings)
+            {
+                if (Process(reading, found) == ReadingOutcome.Accepted) await functions.RunAsync(reading, found);
+                found.Clear();
+            }
+        }
+        finally
+        {
+            _ingestPending = false;
         }
     }
 
@@ -143,6 +153,13 @@ public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserv
     public Task Checkpoint()
     {
         _checkpointScheduled = false;
+        if (_ingestPending)
+        {
+            // Interleaved into a batch that awaits a function: snapshot after it, at the next tick.
+            if (_dirty) MarkChanged();
+            return Task.CompletedTask;
+        }
+
         return CheckpointAsync(CancellationToken.None);
     }
 
@@ -198,14 +215,33 @@ public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserv
         }
     }
 
+    /// <summary>
+    /// Snapshots the state in this turn and writes it. The write is awaited outside the grain's turn (Checkpoint
+    /// interleaves), so readings are not held up by the storage; a checkpoint that finds a write in flight waits for
+    /// it first, so writes stay in order.
+    /// </summary>
     private async Task CheckpointAsync(CancellationToken cancellationToken)
     {
+        while (_writing is { IsCompleted: false } previous)
+        {
+            try
+            {
+                await previous;
+            }
+            catch
+            {
+                // that checkpoint's caller saw the failure and the state was marked changed again
+            }
+        }
+
         if (!_dirty) return;
         _dirty = false;
         _pipeline.Checkpoint();
+        var write = _state.WriteStateAsync(cancellationToken);
+        _writing = write;
         try
         {
-            await _state.WriteStateAsync(cancellationToken);
+            await write;
             _pipeline.Checkpointed();
         }
         catch
