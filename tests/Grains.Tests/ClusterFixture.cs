@@ -23,6 +23,52 @@ public sealed class RecordingOutboundPort : IOutboundPort
     public IReadOnlyList<Anomaly> For(string sensorId) => _sent.Where(a => a.SensorId == sensorId).ToList();
 }
 
+/// <summary>
+/// The SQLite grain storage, except that writes of grains whose key starts with <see cref="Prefix"/> wait while the
+/// gate is closed: a storage write that is slow on demand.
+/// </summary>
+public sealed class GatedGrainStorage(Orleans.Storage.IGrainStorage inner) : Orleans.Storage.IGrainStorage
+{
+    public const string Inner = "sqlite-inner";
+    public const string Prefix = "gated-";
+
+    private static TaskCompletionSource _open = Opened();
+    private static TaskCompletionSource _entered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private static TaskCompletionSource Opened()
+    {
+        var open = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        open.SetResult();
+        return open;
+    }
+
+    /// <summary>Closes the gate; the returned task completes when a gated write is waiting at it.</summary>
+    public static Task Close()
+    {
+        _entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _open = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        return _entered.Task;
+    }
+
+    public static void Open() => _open.TrySetResult();
+
+    public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => inner.ReadStateAsync(stateName, grainId, grainState);
+
+    public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        if (grainId.Key.ToString()!.StartsWith(Prefix, StringComparison.Ordinal))
+        {
+            var open = _open.Task;
+            _entered.TrySetResult();
+            await open;
+        }
+
+        await inner.WriteStateAsync(stateName, grainId, grainState);
+    }
+
+    public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => inner.ClearStateAsync(stateName, grainId, grainState);
+}
+
 /// <summary>One in-process silo composed as the real one is (memory streams, implicit subscriptions, SQLite state).</summary>
 public sealed class ClusterFixture : IAsyncLifetime
 {
@@ -61,7 +107,9 @@ public sealed class ClusterFixture : IAsyncLifetime
     {
         public void Configure(ISiloBuilder silo)
         {
-            silo.AddSqliteGrainStorage(StorageNames.Default, o => o.Path = DatabasePath);
+            silo.AddSqliteGrainStorage(GatedGrainStorage.Inner, o => o.Path = DatabasePath);
+            silo.Services.AddKeyedSingleton<Orleans.Storage.IGrainStorage>(StorageNames.Default, (sp, _) =>
+                new GatedGrainStorage(sp.GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(GatedGrainStorage.Inner)));
             silo.AddMemoryStreams(SensorStreams.Provider, streams =>
             {
                 streams.ConfigurePartitioning(2);

@@ -21,6 +21,33 @@ public sealed class SensorGrainTests(ClusterFixture fixture)
         => Poll.Until(sensor.GetSnapshot, done, what: what);
 
     [Fact]
+    public async Task Readings_are_processed_while_a_checkpoint_write_is_in_flight()
+    {
+        var sensor = Sensor(NewSensorId(GatedGrainStorage.Prefix + "slow"));
+        await sensor.Ingest([R(1, T0, 20)]);
+        var blocked = GatedGrainStorage.Close();
+        try
+        {
+            var checkpoint = sensor.Checkpoint();
+            await blocked.WaitAsync(TimeSpan.FromSeconds(10)); // the state was snapshotted; its write waits at the gate
+
+            var ingest = sensor.Ingest([R(2, T0 + 1000, 21)]);
+            Assert.Same(ingest, await Task.WhenAny(ingest, Task.Delay(TimeSpan.FromSeconds(5))));
+            Assert.Equal(2, (await sensor.GetSnapshot()).Counts.Accepted);
+            Assert.False(checkpoint.IsCompleted);
+
+            GatedGrainStorage.Open();
+            await checkpoint.WaitAsync(TimeSpan.FromSeconds(10));
+        }
+        finally
+        {
+            GatedGrainStorage.Open();
+        }
+
+        await sensor.Checkpoint(); // the second reading made it dirty again: this write goes through the open gate
+    }
+
+    [Fact]
     public async Task Readings_on_the_stream_are_processed_in_order()
     {
         var id = NewSensorId("stream");

@@ -249,6 +249,10 @@ public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserv
             MarkChanged(); // still dirty: ask for another checkpoint
             throw;
         }
+        finally
+        {
+            if (_writing == write) _writing = null; // a finished task is not kept alive by every sensor
+        }
     }
 
     private SensorSnapshot Snapshot()
