@@ -13,16 +13,29 @@ internal struct RobustBaseline
 {
     public const int Slots = 24;
 
-    /// <summary>Bytes of state: the four level doubles and the 3 x 24 slot doubles.</summary>
-    public const int StateBytes = (4 + 3 * Slots) * sizeof(double);
+    /// <summary>Bytes of state in memory: the four level doubles, the 2 x 24 slot doubles and the 24 slot counts.</summary>
+    public const int StateBytes = (4 + 2 * Slots) * sizeof(double) + Slots * sizeof(ushort);
+
+    /// <summary>
+    /// A slot's count saturates here. It only matters while 1/(n+1) is above the slot's learning rate, so the results
+    /// are exactly those of an unbounded count for any rate of at least 1/65536 (the default is 0.02).
+    /// </summary>
+    private const int MaxCount = ushort.MaxValue;
 
     public double Mean, Mad, Lo, Hi;
-    private SlotBuffer _slots; // [0, 24) mean, [24, 48) mad, [48, 72) count
+    private SlotBuffer _slots; // [0, 24) mean, [24, 48) mad
+    private CountBuffer _counts;
 
-    [InlineArray(3 * Slots)]
+    [InlineArray(2 * Slots)]
     private struct SlotBuffer
     {
         private double _element0;
+    }
+
+    [InlineArray(Slots)]
+    private struct CountBuffer
+    {
+        private ushort _element0;
     }
 
     /// <summary>First point: the level and the range start at the value.</summary>
@@ -50,7 +63,8 @@ internal struct RobustBaseline
         if (slot < 0) slot += Slots;
         ref var mean = ref _slots[slot];
         ref var mad = ref _slots[Slots + slot];
-        ref var n = ref _slots[2 * Slots + slot];
+        ref var count = ref _counts[slot];
+        double n = count;
         double z3;
         if (n < 3) z3 = z;
         else z3 = Math.Abs(value - mean) / Math.Max(1.25 * mad, floor);
@@ -62,7 +76,7 @@ internal struct RobustBaseline
         var a = Math.Max(alpha, 1.0 / (n + 1));
         mean += a * (value >= mean ? sc : -sc);
         mad += a * (sc - mad);
-        n++;
+        if (count < MaxCount) count++;
         return z;
     }
 
@@ -76,10 +90,13 @@ internal struct RobustBaseline
         if (value > Hi) Hi = value;
     }
 
+    /// <summary>Saved as three 24-double blocks (mean, mad, count), the layout the detectors always used.</summary>
     public readonly StateWriter WriteSlots(StateWriter w)
     {
         ReadOnlySpan<double> s = _slots;
-        return w.Write(s[..Slots]).Write(s.Slice(Slots, Slots)).Write(s[(2 * Slots)..]);
+        Span<double> counts = stackalloc double[Slots];
+        for (var i = 0; i < Slots; i++) counts[i] = _counts[i];
+        return w.Write(s[..Slots]).Write(s.Slice(Slots, Slots)).Write(counts);
     }
 
     public void ReadSlots(ref StateReader r)
@@ -87,6 +104,8 @@ internal struct RobustBaseline
         Span<double> s = _slots;
         r.Read(s[..Slots]);
         r.Read(s.Slice(Slots, Slots));
-        r.Read(s[(2 * Slots)..]);
+        Span<double> counts = stackalloc double[Slots];
+        r.Read(counts);
+        for (var i = 0; i < Slots; i++) _counts[i] = (ushort)Math.Clamp(counts[i], 0, MaxCount);
     }
 }

@@ -25,6 +25,11 @@ public sealed record LoadOptions
     /// <summary>Count deliveries through a broker subscription instead of asking the platform (plain broker baseline).</summary>
     public bool Relay { get; init; }
     public string Prefix { get; init; } = "lg";
+    /// <summary>
+    /// Memory mode: seconds to wait before each heap measurement, so the silo's periodic checkpoints (every 5 s by
+    /// default) have written and dropped their copies: the heap is measured at rest, not mid-write.
+    /// </summary>
+    public double Settle { get; init; } = 12;
 
     public static LoadOptions Parse(string[] args)
     {
@@ -49,6 +54,7 @@ public sealed record LoadOptions
                 "--payload" => o with { Payload = Next() },
                 "--relay" => o with { Relay = true },
                 "--prefix" => o with { Prefix = Next() },
+                "--settle" => o with { Settle = double.Parse(Next(), CultureInfo.InvariantCulture) },
                 _ => throw new ArgumentException($"unknown option {key}"),
             };
         }

@@ -11,7 +11,8 @@ using MQTTnet.Protocol;
 //   throughput: every sensor publishes --per-sensor readings as fast as possible (or at --rate),
 //               then the end-to-end rate (published -> processed by the grains) is measured.
 //   latency:    publishes at --rate for --seconds and reports publish-to-state latency p50/p99.
-//   memory:     activates --sensors new sensors with one reading each; reports heap bytes per sensor.
+//   memory:     activates --sensors new sensors with one reading each; reports heap bytes per sensor, measured
+//               at rest (--settle seconds after the last reading, default 12: after the first checkpoints).
 // With --relay the deliveries are counted on a broker subscription instead (a plain broker baseline).
 LoadOptions options;
 try
@@ -84,7 +85,13 @@ if (options.Mode == "latency" && options.Rate <= 0)
 }
 
 var perSensor = options.Mode == "memory" ? 1 : (int)Math.Ceiling((double)total / options.Sensors);
-MemoryView? memoryBefore = options.Mode == "memory" && !options.Relay ? await http.GetFromJsonAsync<MemoryView>("/stats/memory", Json.Options) : null;
+MemoryView? memoryBefore = null;
+if (options.Mode == "memory" && !options.Relay)
+{
+    await Task.Delay(TimeSpan.FromSeconds(options.Settle)); // earlier runs' checkpoints finish
+    memoryBefore = await http.GetFromJsonAsync<MemoryView>("/stats/memory", Json.Options);
+}
+
 var before = options.Relay ? null : await http.GetFromJsonAsync<PipelineView>("/stats/pipeline?reset=true", Json.Options);
 var processedBefore = before?.Processed ?? 0;
 
@@ -206,6 +213,7 @@ if (after is not null)
 
 if (memoryBefore is not null)
 {
+    await Task.Delay(TimeSpan.FromSeconds(options.Settle)); // the new sensors' first checkpoints finish
     var memoryAfter = await http.GetFromJsonAsync<MemoryView>("/stats/memory", Json.Options);
     var perSensorBytes = (memoryAfter!.ManagedHeapBytes - memoryBefore.ManagedHeapBytes) / (double)options.Sensors;
     Console.WriteLine($"heap_before={memoryBefore.ManagedHeapBytes} heap_after={memoryAfter.ManagedHeapBytes} bytes_per_active_sensor={perSensorBytes:F0}");
