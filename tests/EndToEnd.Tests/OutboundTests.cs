@@ -49,9 +49,7 @@ public sealed class OutboundTests
         Assert.Equal(delivered, webhook.Accepted.Count);
         Assert.Equal(webhook.Arrivals.Count, (long)hook["attempts"]!);
 
-        // The cluster-wide bucket held. Permits are granted evenly; arrivals jitter by a few ms, so a window can
-        // catch one grant early and one late: within any 2 s at most burst + 2 x rate + 2, and the sustained
-        // rate stays at the configured one.
+        // The cluster-wide bucket held: in any 2 s, any 5 s and over the whole run.
         AssertRateHeld(webhook, rate, burst);
 
         var letters = await silo.GetJsonAsync("/outbound/deadletters?target=hook&limit=1000");
@@ -73,11 +71,24 @@ public sealed class OutboundTests
         AssertRateHeld(webhook, rate, burst);
     }
 
+    /// <summary>
+    /// The bucket (burst, rate) allows at most burst + rate x T grants in any T. Arrivals are timed at the webhook,
+    /// so a grant can arrive late (a loaded CI machine delays a request by up to a second, and the first request also
+    /// opens the connection): each bound allows <see cref="Jitter"/> of lateness. A limiter at twice the rate, or none,
+    /// still exceeds every bound.
+    /// </summary>
     private static void AssertRateHeld(ThrottlingWebhook webhook, double rate, int burst)
     {
-        var inTwoSeconds = webhook.MaxInWindow(TimeSpan.FromSeconds(2));
-        Assert.True(inTwoSeconds <= burst + 2 * rate + 2, $"{inTwoSeconds} requests within 2 s (rate {rate}/s, burst {burst})");
-        var sustained = webhook.SustainedRate(burst);
-        Assert.True(sustained <= rate * 1.05, $"sustained {sustained:F2} requests/s over a rate of {rate}/s");
+        static double Allowed(int burst, double rate, TimeSpan window) => burst + rate * (window + Jitter).TotalSeconds + 1;
+        foreach (var window in (TimeSpan[])[TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(5)])
+        {
+            var most = webhook.MaxInWindow(window);
+            Assert.True(most <= Allowed(burst, rate, window), $"{most} requests within {window.TotalSeconds} s (rate {rate}/s, burst {burst})");
+        }
+
+        var (count, span) = webhook.ArrivalSpan();
+        Assert.True(count <= Allowed(burst, rate, span), $"{count} requests in {span.TotalSeconds:F2} s (rate {rate}/s, burst {burst})");
     }
+
+    private static readonly TimeSpan Jitter = TimeSpan.FromSeconds(1);
 }

@@ -65,12 +65,11 @@ public sealed class ThrottlingWebhook : IAsyncDisposable
         return max;
     }
 
-    /// <summary>Requests per second between the first and the last arrival, not counting an initial burst.</summary>
-    public double SustainedRate(int burst)
+    /// <summary>How many requests arrived, and the time from the first to the last.</summary>
+    public (int Count, TimeSpan Span) ArrivalSpan()
     {
         var times = Arrivals.OrderBy(t => t).ToArray();
-        if (times.Length <= burst + 1) return 0;
-        return (times.Length - burst - 1) / (times[^1] - times[0]).TotalSeconds;
+        return times.Length == 0 ? (0, TimeSpan.Zero) : (times.Length, times[^1] - times[0]);
     }
 
     public async ValueTask DisposeAsync() => await _app.DisposeAsync();
