@@ -56,10 +56,8 @@ public sealed class FusionDetector : IAnomalyDetector
     private sealed class Settings
     {
         public readonly double AlphaSlow, ZScale, Threshold, RangeFloor, Clip, RestLevel, AlphaSeason;
-        public readonly double TailP, TailEta, TailRef, Spatial, SpatialTol, SpatialMin, WEntropy, RecurDamp, RecurLevel;
-        public readonly int RecurTol;
-        public readonly double TailExtrap, TailKnee;
-        public readonly int Rest, Warmup, SeasonMode, Extend, EntropyWindow, EntropyBins, EntropyHypotheses;
+        public readonly double TailP, TailEta, TailRef, TailExtrap, TailKnee, Spatial, SpatialTol, SpatialMin, WEntropy, RecurDamp, RecurLevel;
+        public readonly int Rest, Warmup, SeasonMode, Extend, EntropyWindow, EntropyBins, EntropyHypotheses, RecurTol;
 
         public Settings(IReadOnlyDictionary<string, double>? parameters)
         {

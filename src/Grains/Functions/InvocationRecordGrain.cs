@@ -123,35 +123,30 @@ public sealed class InvocationRecordGrain(
     }
 
     /// <summary>
-    /// A durable reminder wakes this record after a silo failure, so an accepted event is never left behind;
-    /// it is removed once the event has finished. Where no reminder service runs (tests), events still run,
-    /// but only while the silo lives.
+    /// A durable reminder wakes this record after a silo failure, so an accepted event is never left behind; once
+    /// the event has finished, the same reminder is re-armed to delete its outcome when the retention ends. Where no
+    /// reminder service runs (tests), events still run, but only while the silo lives.
     /// </summary>
-    private async Task KeepAliveAsync()
-    {
-        try
-        {
-            var period = options.Value.ResumePeriod;
-            await this.RegisterOrUpdateReminder(ResumeReminder, period, period);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            logger.LogWarning(ex, "No reminder for asynchronous invocation {RequestId}: it resumes only while this silo lives", this.GetPrimaryKeyString());
-        }
-    }
+    private Task KeepAliveAsync()
+        => ArmReminderAsync(options.Value.ResumePeriod, options.Value.ResumePeriod, LogLevel.Warning, "it resumes only while this silo lives");
 
     /// <summary>The finished outcome's reminder now fires when its retention ends, to delete it.</summary>
-    private async Task KeepUntilExpiryAsync()
+    private Task KeepUntilExpiryAsync()
+    {
+        var o = options.Value;
+        var period = o.OutcomeRetention > o.ResumePeriod ? o.OutcomeRetention : o.ResumePeriod; // at least the reminder minimum
+        return ArmReminderAsync(o.OutcomeRetention, period, LogLevel.Debug, "its outcome is deleted when next read after the retention");
+    }
+
+    private async Task ArmReminderAsync(TimeSpan due, TimeSpan period, LogLevel level, string withoutIt)
     {
         try
         {
-            var retention = options.Value.OutcomeRetention;
-            var period = retention > options.Value.ResumePeriod ? retention : options.Value.ResumePeriod; // at least the reminder minimum
-            await this.RegisterOrUpdateReminder(ResumeReminder, retention, period);
+            await this.RegisterOrUpdateReminder(ResumeReminder, due, period);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            logger.LogDebug(ex, "No expiry reminder for {RequestId}: its outcome is deleted when next read after {Retention}", this.GetPrimaryKeyString(), options.Value.OutcomeRetention);
+            logger.Log(level, ex, "No reminder for asynchronous invocation {RequestId}: {WithoutIt}", this.GetPrimaryKeyString(), withoutIt);
         }
     }
 
