@@ -208,17 +208,36 @@ public sealed class RandomCutForestDetector : IAnomalyDetector
             return 0;
         }
 
+        var d = _d;
+        ReadOnlySpan<float> p = _p.AsSpan(0, d);
+        Span<float> lo = _lo.AsSpan(0, d), hi = _hi.AsSpan(0, d), span = _span.AsSpan(0, d), leafBox = _nmin.AsSpan(0, d);
         int node = _root[t];
         while (true)
         {
-            Bounds(b, node, _nmin, _nmax);
-            float total = 0;
-            for (var m = 0; m < _d; m++)
+            // the node's box: an internal node's stored box, a leaf's point (read in place, no copy of internal boxes)
+            ReadOnlySpan<float> nmin, nmax;
+            if (node >= LeafBase)
             {
-                _lo[m] = Math.Min(_nmin[m], _p[m]);
-                _hi[m] = Math.Max(_nmax[m], _p[m]);
-                _span[m] = _hi[m] - _lo[m];
-                total += _span[m];
+                var rep = _lrep[b + node - LeafBase];
+                for (var m = 0; m < d; m++) leafBox[m] = _ring[(rep + m) & _mask];
+                nmin = leafBox;
+                nmax = leafBox;
+            }
+            else
+            {
+                nmin = _bmin.AsSpan((b + node) * d, d);
+                nmax = _bmax.AsSpan((b + node) * d, d);
+            }
+
+            float total = 0;
+            for (var m = 0; m < d; m++)
+            {
+                var l = Math.Min(nmin[m], p[m]);
+                var h = Math.Max(nmax[m], p[m]);
+                lo[m] = l;
+                hi[m] = h;
+                span[m] = h - l;
+                total += h - l;
             }
 
             if (total <= 0)
@@ -233,24 +252,24 @@ public sealed class RandomCutForestDetector : IAnomalyDetector
 
             var r = NextFloat() * total;
             var dim = 0;
-            while (dim < _d - 1 && (r >= _span[dim] || _span[dim] <= 0))
+            while (dim < d - 1 && (r >= span[dim] || span[dim] <= 0))
             {
-                r -= _span[dim];
+                r -= span[dim];
                 dim++;
             }
 
-            while (_span[dim] <= 0) dim--; // rounding at the end of the range
-            var cut = _lo[dim] + Math.Max(r, 0);
-            if (cut >= _hi[dim]) cut = MathF.BitDecrement(_hi[dim]);
-            if (cut < _lo[dim]) cut = _lo[dim];
+            while (span[dim] <= 0) dim--; // rounding at the end of the range
+            var cut = lo[dim] + Math.Max(r, 0);
+            if (cut >= hi[dim]) cut = MathF.BitDecrement(hi[dim]);
+            if (cut < lo[dim]) cut = lo[dim];
 
             int left, right;
-            if (cut < _nmin[dim])
+            if (cut < nmin[dim])
             {
                 left = leafId;
                 right = node;
             }
-            else if (cut >= _nmax[dim])
+            else if (cut >= nmax[dim])
             {
                 left = node;
                 right = leafId;
@@ -258,15 +277,11 @@ public sealed class RandomCutForestDetector : IAnomalyDetector
             else
             {
                 // descend through an internal node: it will contain the point
-                var o = (b + node) * _d;
-                for (var m = 0; m < _d; m++)
-                {
-                    _bmin[o + m] = _lo[m];
-                    _bmax[o + m] = _hi[m];
-                }
-
+                var o = (b + node) * d;
+                lo.CopyTo(_bmin.AsSpan(o, d));
+                hi.CopyTo(_bmax.AsSpan(o, d));
                 _imass[b + node]++;
-                node = _p[_dim[b + node]] <= _cut[b + node] ? _left[b + node] : _right[b + node];
+                node = p[_dim[b + node]] <= _cut[b + node] ? _left[b + node] : _right[b + node];
                 continue;
             }
 
@@ -276,12 +291,9 @@ public sealed class RandomCutForestDetector : IAnomalyDetector
             _dim[b + ni] = (byte)dim;
             _cut[b + ni] = cut;
             _imass[b + ni] = (byte)(Mass(b, node) + 1);
-            var no = (b + ni) * _d;
-            for (var m = 0; m < _d; m++)
-            {
-                _bmin[no + m] = _lo[m];
-                _bmax[no + m] = _hi[m];
-            }
+            var no = (b + ni) * d;
+            lo.CopyTo(_bmin.AsSpan(no, d));
+            hi.CopyTo(_bmax.AsSpan(no, d));
 
             if (node == _root[t])
             {
@@ -362,16 +374,27 @@ public sealed class RandomCutForestDetector : IAnomalyDetector
         if (_left[b + g] == par) _left[b + g] = sib;
         else _right[b + g] = sib;
         SetParent(b, sib, g);
+        var boxes = true;
         for (var v = (int)g; ; v = _iparent[b + v])
         {
             _imass[b + v]--;
-            var o = (b + v) * _d;
-            Bounds(b, _left[b + v], _nmin, _nmax);
-            Bounds(b, _right[b + v], _lo, _hi);
-            for (var m = 0; m < _d; m++)
+            if (boxes)
             {
-                _bmin[o + m] = Math.Min(_nmin[m], _lo[m]);
-                _bmax[o + m] = Math.Max(_nmax[m], _hi[m]);
+                // An ancestor's box is the union of its children's: once a box is unchanged, every box above it is too.
+                var o = (b + v) * _d;
+                Bounds(b, _left[b + v], _nmin, _nmax);
+                Bounds(b, _right[b + v], _lo, _hi);
+                var changed = false;
+                for (var m = 0; m < _d; m++)
+                {
+                    var mn = Math.Min(_nmin[m], _lo[m]);
+                    var mx = Math.Max(_nmax[m], _hi[m]);
+                    changed |= mn != _bmin[o + m] || mx != _bmax[o + m];
+                    _bmin[o + m] = mn;
+                    _bmax[o + m] = mx;
+                }
+
+                boxes = changed;
             }
 
             if (v == _root[t]) break;
