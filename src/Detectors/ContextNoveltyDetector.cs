@@ -7,7 +7,8 @@ namespace Fleet.Detectors;
 /// <list type="bullet">
 /// <item>Values are quantised into <c>bins</c> bins over a learned running range: the range only grows, and when a
 ///   value falls outside it the range is widened to include the value plus <c>pad</c> of the new range (no access to
-///   the file's min/max, unlike NAB's CAD OSE).</item>
+///   the file's min/max, unlike NAB's CAD OSE). A known range (<c>min</c>, <c>max</c>: a sensor's datasheet range)
+///   is the starting range instead; a value outside it still widens it.</item>
 /// <item>The last <c>order</c> bins form left contexts of orders 1..order; a context pair is (left context of order k,
 ///   current bin). A capped, hashed fact store (2-way set-associative table of 16-bit fingerprints, 2^tableBits
 ///   entries) remembers which left contexts and which pairs occurred.</item>
@@ -32,6 +33,7 @@ public sealed class ContextNoveltyDetector : IAnomalyDetector
     private int _filled, _head, _epoch, _lastEpoch;
     private RestGate _gate;
     private readonly int _epochMode;
+    private readonly (double Min, double Max) _known;
 
     public ContextNoveltyDetector(IReadOnlyDictionary<string, double>? parameters = null)
     {
@@ -46,6 +48,7 @@ public sealed class ContextNoveltyDetector : IAnomalyDetector
         _restLevel = p.Get("restLevel", 0.75, 0, 1);
         _extend = p.GetInt("extend", 0, 0, 1);
         _epochMode = p.GetInt("epoch", 2, 0, 2);
+        _known = p.KnownRange();
         p.RejectUnknown();
         _table = new ushort[1 << tableBits];
         _mask = (1 << tableBits) - 1;
@@ -63,8 +66,9 @@ public sealed class ContextNoveltyDetector : IAnomalyDetector
         _count++;
         if (_count == 1)
         {
-            _lo = value;
-            _hi = value;
+            // the known range where given (either side may be open), widened to the first value
+            _lo = double.IsFinite(_known.Min) ? Math.Min(value, _known.Min) : value;
+            _hi = double.IsFinite(_known.Max) ? Math.Max(value, _known.Max) : value;
         }
         else if (value > _hi)
         {

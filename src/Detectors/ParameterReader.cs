@@ -43,6 +43,18 @@ internal sealed class ParameterReader
     /// <summary>The silent warm-up, in points (parameter <c>warmup</c>).</summary>
     public int Warmup(int fallback = 150) => GetInt("warmup", fallback, 1, 1_000_000);
 
+    /// <summary>
+    /// A range the values are known to stay in (parameters <c>min</c> and <c>max</c>, e.g. 0..100 for a CPU percentage):
+    /// detectors that bin values start from it instead of learning the range. Unset: (-inf, +inf).
+    /// </summary>
+    public (double Min, double Max) KnownRange()
+    {
+        var min = Get("min", double.NegativeInfinity, double.NegativeInfinity, double.MaxValue);
+        var max = Get("max", double.PositiveInfinity, -double.MaxValue, double.PositiveInfinity);
+        if (!(min < max)) throw new ArgumentException($"detector '{_detector}': parameter 'min' = {min} must be below 'max' = {max}");
+        return (min, max);
+    }
+
     /// <summary>Call after reading every parameter: rejects names the detector doesn't have.</summary>
     public void RejectUnknown()
     {

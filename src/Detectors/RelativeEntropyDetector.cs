@@ -2,7 +2,8 @@ namespace Fleet.Detectors;
 
 /// <summary>
 /// Relative entropy (Wang et al., 2011; NAB's "relativeEntropy"), online: the last <c>window</c> values are
-/// quantised into <c>bins</c> equal bins over the running min..max, and the window's histogram P̂ is compared with up
+/// quantised into <c>bins</c> equal bins over the running min..max (starting from the known range <c>min</c>..<c>max</c>
+/// when one is configured, as NAB hands its detectors the file's range), and the window's histogram P̂ is compared with up
 /// to <c>hypotheses</c> stored histograms by the test statistic 2·W·KL(P̂‖P_i) against the chi-squared 99% point with
 /// bins-1 degrees of freedom. A window that agrees with no stored hypothesis is anomalous (score 1) and becomes a new
 /// hypothesis (when the store is full it replaces the least-used one); a window that agrees with one is scored
@@ -24,6 +25,7 @@ public sealed class RelativeEntropyDetector : IAnomalyDetector
     private long _count;
     private double _lo, _hi;
     private RestGate _gate;
+    private readonly (double Min, double Max) _known;
 
     public RelativeEntropyDetector(IReadOnlyDictionary<string, double>? parameters = null)
     {
@@ -35,6 +37,7 @@ public sealed class RelativeEntropyDetector : IAnomalyDetector
         _rest = p.Rest(300);
         _threshold = p.Get("threshold", 1.0, 0, 1);
         var confidence = p.Get("confidence", 0.99, 0.5, 0.999999);
+        _known = p.KnownRange();
         p.RejectUnknown();
         _chi = ChiSquaredQuantile(confidence, _n - 1);
         _ring = new double[_w];
@@ -79,8 +82,9 @@ public sealed class RelativeEntropyDetector : IAnomalyDetector
         _count++;
         if (_count == 1)
         {
-            _lo = value;
-            _hi = value;
+            // the known range where given (either side may be open), widened to the first value
+            _lo = double.IsFinite(_known.Min) ? Math.Min(value, _known.Min) : value;
+            _hi = double.IsFinite(_known.Max) ? Math.Max(value, _known.Max) : value;
         }
         else
         {

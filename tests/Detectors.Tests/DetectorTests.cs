@@ -189,6 +189,8 @@ public class DetectorTests
     [InlineData("cad", "tableBits", 13)] // 16 KB table: over the budget
     [InlineData("cad", "extend", 2)]
     [InlineData("cad", "epoch", 3)]
+    [InlineData("cad", "min", double.NaN)]
+    [InlineData("relative-entropy", "max", double.NaN)]
     [InlineData("fusion-cad", "wCad", 1.5)]
     [InlineData("fusion-cad", "mode", 5)]
     [InlineData("fusion-cad", "bins", 2.5)]
@@ -199,6 +201,49 @@ public class DetectorTests
     public void BadParameterValueIsRejected(string name, string key, double value)
     {
         Assert.ThrowsAny<ArgumentException>(() => DetectorCatalog.Create(new DetectorSpec(name, new Dictionary<string, double> { [key] = value })));
+    }
+
+    [Theory]
+    [InlineData("cad")]
+    [InlineData("relative-entropy")]
+    public void KnownRangeMustBeAnInterval(string name)
+    {
+        var e = Assert.ThrowsAny<ArgumentException>(() => DetectorCatalog.Create(name, new Dictionary<string, double> { ["min"] = 5, ["max"] = 5 }));
+        Assert.Contains("'min'", e.Message);
+        Assert.ThrowsAny<ArgumentException>(() => DetectorCatalog.Create("fusion", new Dictionary<string, double> { ["min"] = 0, ["max"] = 1 }));
+    }
+
+    /// <summary>
+    /// With a known range (a sensor's datasheet range, or NAB's file min/max) the binning detectors bin against it from
+    /// the first point: small noise that stays inside one bin never alerts, and a jump to another bin inside the range
+    /// alerts although it does not widen the range. Without the range the same noise spans the learned range's bins.
+    /// </summary>
+    [Theory]
+    [InlineData("cad")]
+    [InlineData("relative-entropy")]
+    public void KnownRangeBinsAgainstTheRange(string name)
+    {
+        var ranged = DetectorCatalog.Create(name, new Dictionary<string, double> { ["min"] = 0, ["max"] = 100 });
+        var learned = DetectorCatalog.Create(name);
+        var rng = new Random(3);
+        double rangedMax = 0, learnedMax = 0;
+        for (var i = 0; i < 2000; i++)
+        {
+            var v = 36 + 4 * rng.NextDouble(); // 36..40: one bin of 0..100 for cad (12 bins) and relative-entropy (5 bins)
+            var r = ranged.Next(Start + i * Step, v);
+            var l = learned.Next(Start + i * Step, v);
+            if (i >= 300)
+            {
+                rangedMax = Math.Max(rangedMax, r);
+                learnedMax = Math.Max(learnedMax, l);
+            }
+        }
+
+        Assert.True(rangedMax < ranged.Threshold, $"{name}: in-bin noise scored {rangedMax} with a known range");
+        Assert.True(learnedMax > rangedMax, $"{name}: the learned range should resolve the noise into several bins ({learnedMax} vs {rangedMax})");
+        var jump = 0.0;
+        for (var i = 2000; i < 2060; i++) jump = Math.Max(jump, ranged.Next(Start + i * Step, 80 + rng.NextDouble()));
+        Assert.True(jump >= ranged.Threshold, $"{name}: a jump to another bin inside the known range scored {jump}");
     }
 
     [Fact]

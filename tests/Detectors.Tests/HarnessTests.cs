@@ -68,6 +68,36 @@ public class HarnessTests
     }
 
     [Fact]
+    public void RangeFileHandsEachSeriesItsMinAndMax()
+    {
+        var outDir = Path.Combine(Path.GetTempPath(), "nab-test-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var corpus = Path.Combine(Fixture, "corpus");
+            Assert.Equal(0, NabCli.Execute(new[] { "run", "--data", corpus, "--out", outDir, "--detector", "cad", "--range", "file", "--param", "warmup=1", "--param", "rest=0" }));
+            var spike = NabHarness.ReadScores(Path.Combine(outDir, "cad", "artificialTiny", "cad_spike.csv"));
+
+            // The same scores as a detector created by hand with that file's min and max.
+            var series = NabSeries.LoadFolder(corpus).Single(s => s.FileName == "spike.csv");
+            var byHand = NabHarness.Run(series, () => DetectorCatalog.Create("cad", new Dictionary<string, double>
+            {
+                ["min"] = series.Values.Min(), ["max"] = series.Values.Max(), ["warmup"] = 1, ["rest"] = 0,
+            }));
+            Assert.Equal(byHand.Scores, spike);
+            var plain = NabHarness.Run(series, () => DetectorCatalog.Create("cad", new Dictionary<string, double> { ["warmup"] = 1, ["rest"] = 0 }));
+            Assert.NotEqual(plain.Scores, spike);
+
+            // A detector without a known-range option refuses it, and so does an unknown mode.
+            Assert.Equal(1, NabCli.Execute(new[] { "run", "--data", corpus, "--out", outDir, "--detector", "fusion", "--range", "file" }));
+            Assert.Equal(1, NabCli.Execute(new[] { "run", "--data", corpus, "--out", outDir, "--detector", "cad", "--range", "bogus" }));
+        }
+        finally
+        {
+            if (Directory.Exists(outDir)) Directory.Delete(outDir, true);
+        }
+    }
+
+    [Fact]
     public void BenchEvaluatesEveryDetectorOnTheFixture()
     {
         var series = NabSeries.LoadFolder(Path.Combine(Fixture, "corpus"));

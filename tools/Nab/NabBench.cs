@@ -41,6 +41,14 @@ public static class NabBench
         IReadOnlyList<NabSeries> series,
         IReadOnlyDictionary<string, NabWindow[]> windows,
         IReadOnlyList<NabProfile> profiles,
+        Action<SeriesRun>? onRun = null) => Evaluate(detectorName, _ => create(), series, windows, profiles, onRun);
+
+    public static BenchResult Evaluate(
+        string detectorName,
+        Func<NabSeries, IAnomalyDetector> create,
+        IReadOnlyList<NabSeries> series,
+        IReadOnlyDictionary<string, NabWindow[]> windows,
+        IReadOnlyList<NabProfile> profiles,
         Action<SeriesRun>? onRun = null)
     {
         var files = new List<ScoredFile>();

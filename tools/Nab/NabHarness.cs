@@ -14,9 +14,12 @@ public sealed record SeriesRun(NabSeries Series, double[] Scores, double Seconds
 /// </summary>
 public static class NabHarness
 {
-    public static SeriesRun Run(NabSeries series, Func<IAnomalyDetector> create)
+    public static SeriesRun Run(NabSeries series, Func<IAnomalyDetector> create) => Run(series, _ => create());
+
+    /// <summary>The same, with a detector made for the series (see <see cref="NabCli"/>'s --range).</summary>
+    public static SeriesRun Run(NabSeries series, Func<NabSeries, IAnomalyDetector> create)
     {
-        var detector = create();
+        var detector = create(series);
         var scores = new double[series.Length];
         var ts = series.TimestampsMs;
         var values = series.Values;

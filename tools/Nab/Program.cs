@@ -22,6 +22,9 @@ namespace Fleet.Nab
                      run every catalog detector (or the named ones), score, print the table
               tune   --detector NAME --grid "k=v1,v2;k2=v3" [--holdout CAT,CAT] [--data DIR]
                      parameter grid on the data, scores reported separately for held-out categories
+              run, bench and tune also take --range file: hand each detector the file's min and max as
+                     parameters min/max, as NAB does for its detectors (look-ahead: for comparison with
+                     published entries only; detectors without a known-range option reject it)
             defaults: --data ../shared/data/nab/data, --windows/--profiles next to the data folder,
                       --detector the catalog default
             """;
@@ -69,7 +72,7 @@ namespace Fleet.Nab
             var outDir = o.Get("out") ?? throw new ArgumentException("run needs --out DIR");
             var name = o.Get("detector") ?? DetectorCatalog.DefaultName;
             var parameters = o.Parameters();
-            var create = Factory(name, parameters);
+            var create = Factory(name, parameters, o);
             var series = NabSeries.LoadFolder(data);
             long points = 0;
             double seconds = 0;
@@ -123,7 +126,7 @@ namespace Fleet.Nab
             var results = new List<BenchResult>();
             foreach (var name in names)
             {
-                var create = Factory(name, parameters);
+                var create = Factory(name, parameters, o);
                 // Warm the JIT on the first series so throughput measures steady state, then the real run.
                 NabHarness.Run(series[0], create);
                 var r = NabBench.Evaluate(name, create, series, windows, profiles);
@@ -179,7 +182,7 @@ namespace Fleet.Nab
 
             foreach (var combo in combos)
             {
-                var create = Factory(name, combo);
+                var create = Factory(name, combo, o);
                 var r = NabBench.Evaluate(name, create, series, windows, profiles);
                 var train = r.Files.Where(f => !holdout.Contains(f.Category)).ToArray();
                 var test = r.Files.Where(f => holdout.Contains(f.Category)).ToArray();
@@ -200,11 +203,26 @@ namespace Fleet.Nab
             return 0;
         }
 
-        private static Func<IAnomalyDetector> Factory(string name, IReadOnlyDictionary<string, double> parameters)
+        private static Func<NabSeries, IAnomalyDetector> Factory(string name, IReadOnlyDictionary<string, double> parameters, Options o)
         {
             if (!DetectorCatalog.Exists(name)) throw new ArgumentException($"unknown detector '{name}'; known: {string.Join(", ", DetectorCatalog.Names)}");
             DetectorCatalog.Create(name, parameters); // validate once, up front
-            return () => DetectorCatalog.Create(name, parameters);
+            switch (o.Get("range") ?? "none")
+            {
+                case "none":
+                    return _ => DetectorCatalog.Create(name, parameters);
+                case "file":
+                    // NAB's convention: every detector is handed the file's min and max (look-ahead). Only for comparison
+                    // with published NAB entries; the shipped numbers never use it.
+                    DetectorCatalog.Create(name, new Dictionary<string, double>(parameters) { ["min"] = 0, ["max"] = 1 });
+                    return s => DetectorCatalog.Create(name, new Dictionary<string, double>(parameters)
+                    {
+                        ["min"] = s.Values.Min(),
+                        ["max"] = s.Values.Max() > s.Values.Min() ? s.Values.Max() : s.Values.Min() + 1,
+                    });
+                default:
+                    throw new ArgumentException("--range is 'none' (default) or 'file'");
+            }
         }
     }
 
