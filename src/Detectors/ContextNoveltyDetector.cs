@@ -33,7 +33,7 @@ public sealed class ContextNoveltyDetector : IAnomalyDetector
     private int _filled, _head, _epoch, _lastEpoch;
     private RestGate _gate;
     private readonly int _epochMode;
-    private readonly (double Min, double Max) _known;
+    private readonly KnownRange _known;
 
     public ContextNoveltyDetector(IReadOnlyDictionary<string, double>? parameters = null)
     {
@@ -66,9 +66,7 @@ public sealed class ContextNoveltyDetector : IAnomalyDetector
         _count++;
         if (_count == 1)
         {
-            // the known range where given (either side may be open), widened to the first value
-            _lo = double.IsFinite(_known.Min) ? Math.Min(value, _known.Min) : value;
-            _hi = double.IsFinite(_known.Max) ? Math.Max(value, _known.Max) : value;
+            (_lo, _hi) = _known.StartAt(value);
         }
         else if (value > _hi)
         {

@@ -47,12 +47,12 @@ internal sealed class ParameterReader
     /// A range the values are known to stay in (parameters <c>min</c> and <c>max</c>, e.g. 0..100 for a CPU percentage):
     /// detectors that bin values start from it instead of learning the range. Unset: (-inf, +inf).
     /// </summary>
-    public (double Min, double Max) KnownRange()
+    public KnownRange KnownRange()
     {
         var min = Get("min", double.NegativeInfinity, double.NegativeInfinity, double.MaxValue);
         var max = Get("max", double.PositiveInfinity, -double.MaxValue, double.PositiveInfinity);
         if (!(min < max)) throw new ArgumentException($"detector '{_detector}': parameter 'min' = {min} must be below 'max' = {max}");
-        return (min, max);
+        return new KnownRange(min, max);
     }
 
     /// <summary>Call after reading every parameter: rejects names the detector doesn't have.</summary>
@@ -66,4 +66,12 @@ internal sealed class ParameterReader
             }
         }
     }
+}
+
+/// <summary>A configured value range; either side may be open (infinite).</summary>
+internal readonly record struct KnownRange(double Min, double Max)
+{
+    /// <summary>The range a binning detector starts from at its first value: the known range widened to the value.</summary>
+    public (double Lo, double Hi) StartAt(double value) =>
+        (double.IsFinite(Min) ? Math.Min(value, Min) : value, double.IsFinite(Max) ? Math.Max(value, Max) : value);
 }

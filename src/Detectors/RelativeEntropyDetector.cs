@@ -25,7 +25,7 @@ public sealed class RelativeEntropyDetector : IAnomalyDetector
     private long _count;
     private double _lo, _hi;
     private RestGate _gate;
-    private readonly (double Min, double Max) _known;
+    private readonly KnownRange _known;
 
     public RelativeEntropyDetector(IReadOnlyDictionary<string, double>? parameters = null)
     {
@@ -82,9 +82,7 @@ public sealed class RelativeEntropyDetector : IAnomalyDetector
         _count++;
         if (_count == 1)
         {
-            // the known range where given (either side may be open), widened to the first value
-            _lo = double.IsFinite(_known.Min) ? Math.Min(value, _known.Min) : value;
-            _hi = double.IsFinite(_known.Max) ? Math.Max(value, _known.Max) : value;
+            (_lo, _hi) = _known.StartAt(value);
         }
         else
         {
