@@ -7,8 +7,10 @@ namespace Fleet.Detectors;
 /// to <c>hypotheses</c> stored histograms by the test statistic 2·W·KL(P̂‖P_i) against the chi-squared 99% point with
 /// bins-1 degrees of freedom. A window that agrees with no stored hypothesis is anomalous (score 1) and becomes a new
 /// hypothesis (when the store is full it replaces the least-used one); a window that agrees with one is scored
-/// 0.5·stat/threshold (below 0.5). Silent for <c>warmup</c> points and for <c>rest</c> points after an alert.
-/// KL uses precomputed logs (no log per point per hypothesis); no allocation per point.
+/// 0.5·stat/threshold (below 0.5). When the running range has grown by more than <c>regrow</c> (25%) since the stored
+/// hypotheses were started, they are dropped: they were binned with a range that no longer holds (NAB's version never
+/// sees its range grow, it is handed the file's min/max). Silent for <c>warmup</c> points and for <c>rest</c> points
+/// after an alert. KL uses precomputed logs (no log per point per hypothesis); no allocation per point.
 /// </summary>
 public sealed class RelativeEntropyDetector : IAnomalyDetector
 {
@@ -26,6 +28,8 @@ public sealed class RelativeEntropyDetector : IAnomalyDetector
     private double _lo, _hi;
     private RestGate _gate;
     private readonly KnownRange _known;
+    private readonly double _regrow;
+    private double _binnedRange; // the range when the stored hypotheses were started
 
     public RelativeEntropyDetector(IReadOnlyDictionary<string, double>? parameters = null)
     {
@@ -38,6 +42,7 @@ public sealed class RelativeEntropyDetector : IAnomalyDetector
         _threshold = p.Get("threshold", 1.0, 0, 1);
         var confidence = p.Get("confidence", 0.99, 0.5, 0.999999);
         _known = p.KnownRange();
+        _regrow = p.Get("regrow", 0.25, -1, 100); // negative: never drop hypotheses
         p.RejectUnknown();
         _chi = ChiSquaredQuantile(confidence, _n - 1);
         _ring = new double[_w];
@@ -55,7 +60,7 @@ public sealed class RelativeEntropyDetector : IAnomalyDetector
     public string Name => CatalogName;
     public double Threshold => _threshold;
     public long Count => _count;
-    public int StateSize => _w * 8 + _h * _n * 4 + _h * 4 + 4 * 8 + 8;
+    public int StateSize => _w * 8 + _h * _n * 4 + _h * 4 + 5 * 8 + 8;
 
     /// <summary>Chi-squared quantile by Wilson-Hilferty (accurate to ~1% for df &gt;= 2), used once at construction.</summary>
     private static double ChiSquaredQuantile(double p, int df)
@@ -83,11 +88,20 @@ public sealed class RelativeEntropyDetector : IAnomalyDetector
         if (_count == 1)
         {
             (_lo, _hi) = _known.StartAt(value);
+            _binnedRange = _hi - _lo;
         }
-        else
+        else if (value < _lo || value > _hi)
         {
-            if (value < _lo) _lo = value;
-            if (value > _hi) _hi = value;
+            // A much wider range re-bins every window: hypotheses stored under the old bins no longer describe the
+            // values they were learned from (a stale one can even "match" a genuinely new distribution), so they are
+            // dropped once the range has grown by more than `regrow` since they were started.
+            _lo = Math.Min(_lo, value);
+            _hi = Math.Max(_hi, value);
+            if (_regrow >= 0 && _hi - _lo > (1 + _regrow) * _binnedRange)
+            {
+                _m = 0;
+                _binnedRange = _hi - _lo;
+            }
         }
 
         double score = 0;
@@ -157,7 +171,8 @@ public sealed class RelativeEntropyDetector : IAnomalyDetector
     }
 
     public byte[] SaveState() => new StateWriter(CatalogName)
-        .Write(_count).Write(_lo).Write(_hi).Write(_m).Write(_gate.Left).Write(_ring).Write(_logP).Write(_uses).ToArray();
+        .Write(_count).Write(_lo).Write(_hi).Write(_m).Write(_gate.Left).Write(_ring).Write(_logP).Write(_uses)
+        .Write(_binnedRange).ToArray(); // the later addition last: a state saved before it still loads
 
     public void LoadState(ReadOnlySpan<byte> state)
     {
@@ -170,6 +185,7 @@ public sealed class RelativeEntropyDetector : IAnomalyDetector
         r.Read(_ring);
         r.Read(_logP);
         r.Read(_uses);
+        _binnedRange = r.AtEnd ? _hi - _lo : r.ReadDouble();
         r.End();
     }
 }

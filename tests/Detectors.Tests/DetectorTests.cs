@@ -191,6 +191,7 @@ public class DetectorTests
     [InlineData("cad", "epoch", 3)]
     [InlineData("cad", "min", double.NaN)]
     [InlineData("relative-entropy", "max", double.NaN)]
+    [InlineData("relative-entropy", "regrow", -2)]
     [InlineData("fusion-cad", "wCad", 1.5)]
     [InlineData("fusion-cad", "mode", 5)]
     [InlineData("fusion-cad", "bins", 2.5)]
@@ -244,6 +245,34 @@ public class DetectorTests
         var jump = 0.0;
         for (var i = 2000; i < 2060; i++) jump = Math.Max(jump, ranged.Next(Start + i * Step, 80 + rng.NextDouble()));
         Assert.True(jump >= ranged.Threshold, $"{name}: a jump to another bin inside the known range scored {jump}");
+    }
+
+    /// <summary>
+    /// relative-entropy drops its stored hypotheses once the running range has grown by more than regrow (default
+    /// 25%) since they were started: they were binned with the old range. A small widening keeps them (the bins barely
+    /// move and a stored hypothesis still explains the window); with regrow=0 any widening drops them, so the same
+    /// window is news once, is learned, and then stays quiet.
+    /// </summary>
+    [Fact]
+    public void RelativeEntropyDropsHypothesesWhenTheRangeWidensEnough()
+    {
+        double Run(double? regrow, out double after)
+        {
+            var p = new Dictionary<string, double> { ["rest"] = 0, ["warmup"] = 1 };
+            if (regrow is { } g) p["regrow"] = g;
+            var d = DetectorCatalog.Create("relative-entropy", p);
+            var rng = new Random(11);
+            for (var i = 0; i < 400; i++) d.Next(Start + i * Step, 10 * rng.NextDouble());
+            var atWidening = d.Next(Start + 400 * Step, 10.2); // 2% above the range
+            after = 0;
+            for (var i = 401; i < 600; i++) after = Math.Max(after, d.Next(Start + i * Step, 10 * rng.NextDouble()));
+            return atWidening;
+        }
+
+        Assert.True(Run(null, out _) < 1, "a 2% widening should keep the stored hypotheses");
+        Assert.True(Run(-1, out _) < 1, "regrow < 0 never drops them");
+        Assert.Equal(1.0, Run(0, out var relearned));
+        Assert.True(relearned < 1, $"after relearning the window once, the same noise scored {relearned}");
     }
 
     [Fact]
