@@ -439,6 +439,21 @@ public class DetectorTests
     }
 
     [Fact]
+    public void RelativeEntropyLoadsAStateSavedBeforeTheRegrowRule()
+    {
+        var d = DetectorCatalog.Create("relative-entropy");
+        var v = Series(1000, 12);
+        for (var i = 0; i < v.Length; i++) d.Next(Start + i * Step, v[i]);
+        var saved = d.SaveState();
+        var older = saved.AsSpan(0, saved.Length - 8).ToArray(); // without the range the hypotheses were started at
+        var restored = DetectorCatalog.Create("relative-entropy");
+        restored.LoadState(older);
+        Assert.Equal(d.Count, restored.Count);
+        Assert.Equal(saved.Length, restored.SaveState().Length);
+        Assert.Equal(older, restored.SaveState().AsSpan(0, older.Length).ToArray());
+    }
+
+    [Fact]
     public void RcfStateCannotBeLoadedWithOtherParameters()
     {
         var a = DetectorCatalog.Create("rcf");
