@@ -7,8 +7,8 @@ namespace Fleet.Detectors;
 /// to <c>hypotheses</c> stored histograms by the test statistic 2·W·KL(P̂‖P_i) against the chi-squared 99% point with
 /// bins-1 degrees of freedom. A window that agrees with no stored hypothesis is anomalous (score 1) and becomes a new
 /// hypothesis (when the store is full it replaces the least-used one); a window that agrees with one is scored
-/// 0.5·stat/threshold (below 0.5). When the running range has grown by more than <c>regrow</c> (25%) since the stored
-/// hypotheses were started, they are dropped: they were binned with a range that no longer holds (NAB's version never
+/// 0.5·stat/threshold (below 0.5). When the running range has grown by more than <c>regrow</c> (25%) since the last
+/// drop (or the first value), all stored hypotheses are dropped: they were binned with a range that no longer holds (NAB's version never
 /// sees its range grow, it is handed the file's min/max). Silent for <c>warmup</c> points and for <c>rest</c> points
 /// after an alert. KL uses precomputed logs (no log per point per hypothesis); no allocation per point.
 /// </summary>
@@ -94,7 +94,7 @@ public sealed class RelativeEntropyDetector : IAnomalyDetector
         {
             // A much wider range re-bins every window: hypotheses stored under the old bins no longer describe the
             // values they were learned from (a stale one can even "match" a genuinely new distribution), so they are
-            // dropped once the range has grown by more than `regrow` since they were started.
+            // dropped once the range has grown by more than `regrow` since the last drop (or the first value).
             _lo = Math.Min(_lo, value);
             _hi = Math.Max(_hi, value);
             if (_regrow >= 0 && _hi - _lo > (1 + _regrow) * _binnedRange)
