@@ -17,7 +17,7 @@ public sealed class FusionCadDetector : IAnomalyDetector
     /// <summary>The same detector with mode 5 (damp only low fusion scores) by default.</summary>
     public const string DampLowName = "fusion-cad2";
 
-    private readonly FusionDetector _fusion;
+    private readonly FusionDetector<RobustBaseline> _fusion;
     private readonly ContextNoveltyDetector _cad;
     private readonly string _name;
     private readonly double _wCad, _cadFloor, _threshold, _restLevel, _dampBelow;
@@ -58,7 +58,7 @@ public sealed class FusionCadDetector : IAnomalyDetector
         var recurDamp = p.Get("recurDamp", 1, 0, 1);
         var tailExtrap = p.Get("tailExtrap", 0, 0, 10);
         p.RejectUnknown();
-        _fusion = new FusionDetector(new Dictionary<string, double>
+        _fusion = new FusionDetector<RobustBaseline>(new Dictionary<string, double>
         {
             ["rest"] = 0, ["warmup"] = _warmup, ["alphaSlow"] = alphaSlow, ["tailEta"] = tailEta, ["spatial"] = spatial,
             ["recurDamp"] = recurDamp, ["tailExtrap"] = tailExtrap,

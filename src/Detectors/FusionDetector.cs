@@ -16,11 +16,21 @@ namespace Fleet.Detectors;
 ///   later, is multiplied by recurDamp: a nightly job or backup alerts once, not every night. A new extreme still
 ///   scores through the spatial novelty.</item>
 /// </list>
-/// O(1) per point, no allocation, ~0.8 KB state.
+/// O(1) per point, no allocation, 536 B of state. <c>fusion-lite</c> is the same without the hour-of-day slots (~100 B).
 /// </summary>
-public sealed class FusionDetector : IAnomalyDetector
+public static class FusionDetector
 {
     public const string CatalogName = "fusion";
+
+    /// <summary>fusion without the 24 hour-of-day slots: ~100 B of state instead of 536 B.</summary>
+    public const string LiteName = "fusion-lite";
+}
+
+/// <summary>The fusion detector over a baseline with (<see cref="RobustBaseline"/>) or without (<see cref="LevelBaseline"/>) hour-of-day slots.</summary>
+internal sealed class FusionDetector<TBase> : IAnomalyDetector
+    where TBase : struct, IFusionBaseline
+{
+    private static readonly string CatalogName = TBase.HasSeason ? FusionDetector.CatalogName : FusionDetector.LiteName;
 
     // The parameters are the same for every sensor that uses them: one shared, immutable copy (~130 B less per metric).
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Settings> Shared = new();
@@ -28,7 +38,7 @@ public sealed class FusionDetector : IAnomalyDetector
     private readonly RelativeEntropyDetector? _entropy;
 
     private long _count;
-    private RobustBaseline _base;
+    private TBase _base;
     private double _logQ;   // log of the running tailP (99%) quantile of z
     private double _logQ90; // log of its running 90% quantile: their ratio measures how heavy the tail is
     private RestGate _gate;
@@ -48,6 +58,7 @@ public sealed class FusionDetector : IAnomalyDetector
             });
         }
 
+        _base = new TBase();
         _logQ = Math.Log(_s.TailRef);
         _logQ90 = Math.Log(_s.TailRef) - 1;
     }
@@ -70,8 +81,12 @@ public sealed class FusionDetector : IAnomalyDetector
             Warmup = p.Warmup();
             Threshold = p.Get("threshold", 0.57, 0, 1);
             RestLevel = p.Get("restLevel", 0.62, 0, 1);
-            SeasonMode = p.GetInt("season", 2, 0, 2);
-            AlphaSeason = p.Get("alphaSeason", 0.02, 1e-5, 1);
+            if (TBase.HasSeason)
+            {
+                SeasonMode = p.GetInt("season", 2, 0, 2);
+                AlphaSeason = p.Get("alphaSeason", 0.02, 1e-5, 1);
+            }
+
             TailP = p.Get("tailP", 0.99, 0, 0.99999);
             TailEta = p.Get("tailEta", 0.05, 1e-6, 1);
             TailRef = p.Get("tailRef", 3, 0.1, 100);
@@ -95,7 +110,7 @@ public sealed class FusionDetector : IAnomalyDetector
     public string Name => CatalogName;
     public double Threshold => _s.Threshold;
     public long Count => _count;
-    public int StateSize => RobustBaseline.StateBytes + 3 * sizeof(double) + sizeof(long) + sizeof(int) + (_entropy?.StateSize ?? 0)
+    public int StateSize => TBase.StateBytes + 3 * sizeof(double) + sizeof(long) + sizeof(int) + (_entropy?.StateSize ?? 0)
         + (RecurrenceMemory.Enabled(_s.RecurDamp) ? RecurrenceMemory.StateBytes : 0);
 
     public double Next(long timestampMs, double value)

@@ -9,12 +9,15 @@ namespace Fleet.Detectors;
 /// field and call it in place. The owning detector decides the save order of the level fields; the slots are saved
 /// as three length-prefixed 24-double blocks (mean, mad, count), the layout the detectors always used.
 /// </summary>
-internal struct RobustBaseline
+internal struct RobustBaseline : IFusionBaseline
 {
     public const int Slots = 24;
 
     /// <summary>Bytes of state in memory: the four level doubles, the 2 x 24 slot doubles and the 24 slot counts.</summary>
-    public const int StateBytes = (4 + 2 * Slots) * sizeof(double) + Slots * sizeof(ushort);
+    public const int StateBytes = LevelBaseline.StateBytes + 2 * Slots * sizeof(double) + Slots * sizeof(ushort);
+
+    static int IFusionBaseline.StateBytes => StateBytes;
+    static bool IFusionBaseline.HasSeason => true;
 
     /// <summary>
     /// A slot's count saturates here. It only matters while 1/(n+1) is above the slot's learning rate, so the results
@@ -22,7 +25,7 @@ internal struct RobustBaseline
     /// </summary>
     private const int MaxCount = ushort.MaxValue;
 
-    public double Mean, Mad, Lo, Hi;
+    private LevelBaseline _level;
     private SlotBuffer _slots; // [0, 24) mean, [24, 48) mad
     private CountBuffer _counts;
 
@@ -38,19 +41,21 @@ internal struct RobustBaseline
         private ushort _element0;
     }
 
-    /// <summary>First point: the level and the range start at the value.</summary>
-    public void Start(double value)
-    {
-        Mean = value;
-        Lo = value;
-        Hi = value;
-    }
+    public double Mean { [MethodImpl(MethodImplOptions.AggressiveInlining)] readonly get => _level.Mean; set => _level.Mean = value; }
+    public double Mad { [MethodImpl(MethodImplOptions.AggressiveInlining)] readonly get => _level.Mad; set => _level.Mad = value; }
+    public double Lo { [MethodImpl(MethodImplOptions.AggressiveInlining)] readonly get => _level.Lo; set => _level.Lo = value; }
+    public double Hi { [MethodImpl(MethodImplOptions.AggressiveInlining)] readonly get => _level.Hi; set => _level.Hi = value; }
 
-    /// <summary>Scale floor: a fraction of the running range, plus a tiny relative term so constant series stay finite.</summary>
-    public readonly double Floor(double range, double rangeFloor) => rangeFloor * range + 1e-9 * (Math.Abs(Mean) + 1);
+    public void Start(double value) => _level.Start(value);
 
-    /// <summary>The robust scale of the level (1.25 mad), at least <paramref name="floor"/>.</summary>
-    public readonly double Scale(double floor) => Math.Max(1.25 * Mad, floor);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly double Floor(double range, double rangeFloor) => _level.Floor(range, rangeFloor);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly double Scale(double floor) => _level.Scale(floor);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Update(double value, double dev, double scale, double clip, double a) => _level.Update(value, dev, scale, clip, a);
 
     /// <summary>
     /// Combines the level z with the z against the value's hour-of-day slot (mode 1: min, otherwise max; the level z
@@ -80,18 +85,8 @@ internal struct RobustBaseline
         return z;
     }
 
-    /// <summary>Winsorised level update (deviation clipped at clip·scale, rate a) and the running min..max.</summary>
-    public void Update(double value, double dev, double scale, double clip, double a)
-    {
-        var c1 = Math.Min(dev, clip * scale);
-        Mean += a * (value >= Mean ? c1 : -c1);
-        Mad += a * (c1 - Mad);
-        if (value < Lo) Lo = value;
-        if (value > Hi) Hi = value;
-    }
-
     /// <summary>Saved as three 24-double blocks (mean, mad, count), the layout the detectors always used.</summary>
-    public readonly StateWriter WriteSlots(StateWriter w)
+    public StateWriter WriteSlots(StateWriter w)
     {
         ReadOnlySpan<double> s = _slots;
         Span<double> counts = stackalloc double[Slots];
@@ -108,4 +103,87 @@ internal struct RobustBaseline
         r.Read(counts);
         for (var i = 0; i < Slots; i++) _counts[i] = (ushort)Math.Clamp(counts[i], 0, MaxCount);
     }
+}
+
+/// <summary>
+/// The level part of <see cref="RobustBaseline"/> on its own: a winsorised EWMA level (mean, mean absolute deviation) and
+/// the running min..max, 32 bytes. The baseline of <c>fusion-lite</c>, which has no hour-of-day slots.
+/// </summary>
+internal struct LevelBaseline : IFusionBaseline
+{
+    public const int StateBytes = 4 * sizeof(double);
+
+    static int IFusionBaseline.StateBytes => StateBytes;
+    static bool IFusionBaseline.HasSeason => false;
+
+    public double Mean { [MethodImpl(MethodImplOptions.AggressiveInlining)] readonly get; set; }
+    public double Mad { [MethodImpl(MethodImplOptions.AggressiveInlining)] readonly get; set; }
+    public double Lo { [MethodImpl(MethodImplOptions.AggressiveInlining)] readonly get; set; }
+    public double Hi { [MethodImpl(MethodImplOptions.AggressiveInlining)] readonly get; set; }
+
+    /// <summary>First point: the level and the range start at the value.</summary>
+    public void Start(double value)
+    {
+        Mean = value;
+        Lo = value;
+        Hi = value;
+    }
+
+    /// <summary>Scale floor: a fraction of the running range, plus a tiny relative term so constant series stay finite.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly double Floor(double range, double rangeFloor) => rangeFloor * range + 1e-9 * (Math.Abs(Mean) + 1);
+
+    /// <summary>The robust scale of the level (1.25 mad), at least <paramref name="floor"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly double Scale(double floor) => Math.Max(1.25 * Mad, floor);
+
+    /// <summary>No hour-of-day slots: the level z stands.</summary>
+    public readonly double Season(long timestampMs, double value, double z, double floor, double clip, double alpha, int mode) => z;
+
+    /// <summary>Winsorised level update (deviation clipped at clip·scale, rate a) and the running min..max.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Update(double value, double dev, double scale, double clip, double a)
+    {
+        var c1 = Math.Min(dev, clip * scale);
+        Mean += a * (value >= Mean ? c1 : -c1);
+        Mad += a * (c1 - Mad);
+        if (value < Lo) Lo = value;
+        if (value > Hi) Hi = value;
+    }
+
+    public readonly StateWriter WriteSlots(StateWriter w) => w;
+
+    public void ReadSlots(ref StateReader r)
+    {
+    }
+}
+
+/// <summary>What <c>FusionDetector&lt;TBase&gt;</c> needs of its baseline: the level, and optionally hour-of-day slots.</summary>
+internal interface IFusionBaseline
+{
+    static abstract int StateBytes { get; }
+
+    static abstract bool HasSeason { get; }
+
+    double Mean { get; set; }
+
+    double Mad { get; set; }
+
+    double Lo { get; set; }
+
+    double Hi { get; set; }
+
+    void Start(double value);
+
+    double Floor(double range, double rangeFloor);
+
+    double Scale(double floor);
+
+    double Season(long timestampMs, double value, double z, double floor, double clip, double alpha, int mode);
+
+    void Update(double value, double dev, double scale, double clip, double a);
+
+    StateWriter WriteSlots(StateWriter w);
+
+    void ReadSlots(ref StateReader r);
 }

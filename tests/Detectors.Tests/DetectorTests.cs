@@ -275,6 +275,20 @@ public class DetectorTests
         Assert.True(relearned < 1, $"after relearning the window once, the same noise scored {relearned}");
     }
 
+    /// <summary>fusion-lite is fusion without the hour-of-day slots: the same scores as fusion with season=0, in a fifth of the state.</summary>
+    [Fact]
+    public void FusionLiteIsFusionWithoutHourSlots()
+    {
+        var lite = DetectorCatalog.Create(FusionDetector.LiteName);
+        var noSlots = DetectorCatalog.Create(FusionDetector.CatalogName, new Dictionary<string, double> { ["season"] = 0 });
+        var v = Series(4000, 13);
+        v[3000] += 60;
+        for (var i = 0; i < v.Length; i++) Assert.Equal(noSlots.Next(Start + i * Step, v[i]), lite.Next(Start + i * Step, v[i]));
+        Assert.True(lite.StateSize <= 128, $"fusion-lite state {lite.StateSize} B");
+        Assert.True(lite.StateSize * 5 <= DetectorCatalog.Create(FusionDetector.CatalogName).StateSize);
+        Assert.ThrowsAny<ArgumentException>(() => DetectorCatalog.Create(FusionDetector.LiteName, new Dictionary<string, double> { ["season"] = 2 }));
+    }
+
     [Fact]
     public void ParametersChangeBehaviour()
     {
