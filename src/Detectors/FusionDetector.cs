@@ -1,7 +1,7 @@
 namespace Fleet.Detectors;
 
 /// <summary>
-/// Candidate successor of <see cref="EnsembleDetector"/>: the same level + hour-of-day robust z-scores, plus
+/// The default detector (successor of <see cref="EnsembleDetector"/>): the same level + hour-of-day robust z-scores, plus
 /// <list type="bullet">
 /// <item>tail calibration (tailP &gt; 0): z is divided by a running estimate of its own tailP-quantile (log-domain
 ///   stochastic approximation), times tailRef, so heavy-tailed series (tweet counts) are not over-alerted;</item>
