@@ -30,14 +30,6 @@ public static class DetectorCatalog
 
     public static bool Exists(string name) => Factories.ContainsKey(name);
 
-    /// <summary>
-    /// Whether the detector bins values and so takes a known value range (parameters <c>min</c> and <c>max</c>, either
-    /// side may be left out): <c>cad</c> and <c>relative-entropy</c>.
-    /// </summary>
-    public static bool TakesKnownRange(string name) =>
-        string.Equals(name, ContextNoveltyDetector.CatalogName, StringComparison.OrdinalIgnoreCase)
-        || string.Equals(name, RelativeEntropyDetector.CatalogName, StringComparison.OrdinalIgnoreCase);
-
     public static IAnomalyDetector Create(DetectorSpec spec) => Create(spec.Name, spec.Parameters);
 
     public static IAnomalyDetector Create(string name, IReadOnlyDictionary<string, double>? parameters = null)

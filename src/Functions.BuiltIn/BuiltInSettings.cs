@@ -44,7 +44,6 @@ public sealed class BuiltInSettings
     public string DetectorName { get; private init; } = DetectorCatalog.DefaultName;
     public Dictionary<string, double>? Parameters { get; private init; }
     public string ParametersText { get; private init; } = "";
-    public string RulesText { get; private init; } = "";
     public int MetricLimit { get; private init; } = 32;
 
     /// <summary>Reads the settings; throws <see cref="ArgumentException"/> with a user-facing message when one is invalid.</summary>
@@ -60,7 +59,6 @@ public sealed class BuiltInSettings
             Rules = environment.TryGetValue(MetricRules, out var r) && !string.IsNullOrWhiteSpace(r)
                 ? JsonSerializer.Deserialize<Dictionary<string, MetricRule>>(r, Json)
                 : null,
-            RulesText = r ?? "",
             Alpha = environment.TryGetValue(SmoothingAlpha, out var a) ? double.Parse(a, CultureInfo.InvariantCulture) : 1.0,
             DetectorName = environment.TryGetValue(Detector, out var d) && d.Length > 0 ? d : DetectorCatalog.DefaultName,
             Parameters = parameters,
@@ -95,35 +93,7 @@ public sealed class BuiltInSettings
         return rules.TryGetValue(metric, out var rule) ? rule : rules.GetValueOrDefault("*");
     }
 
-    /// <summary>Whether detectors built with <paramref name="other"/> would be built the same (so they keep their state).</summary>
-    public bool SameDetector(BuiltInSettings other) =>
-        DetectorName == other.DetectorName && ParametersText == other.ParametersText
-        && (!DetectorCatalog.TakesKnownRange(DetectorName) || RulesText == other.RulesText);
-
-    /// <summary>
-    /// A fresh detector for <paramref name="metric"/>. A binning detector (<see cref="DetectorCatalog.TakesKnownRange"/>)
-    /// bins against the metric's valid range (its rule's min/max and clamp bounds: no analysed value lies outside them)
-    /// unless the detector parameters set a range themselves.
-    /// </summary>
-    public IAnomalyDetector CreateDetector(string metric)
-    {
-        if (!DetectorCatalog.TakesKnownRange(DetectorName) || RuleFor(metric) is not { } rule
-            || Parameters?.Keys.Any(k => k.Equals("min", StringComparison.OrdinalIgnoreCase) || k.Equals("max", StringComparison.OrdinalIgnoreCase)) == true)
-        {
-            return DetectorCatalog.Create(DetectorName, Parameters);
-        }
-
-        var lo = Bound(rule.Min, rule.ClampMin, Math.Max);
-        var hi = Bound(rule.Max, rule.ClampMax, Math.Min);
-        if (lo is null && hi is null || lo >= hi) return DetectorCatalog.Create(DetectorName, Parameters);
-        var parameters = new Dictionary<string, double>(Parameters ?? new Dictionary<string, double>());
-        if (lo is { } min) parameters["min"] = min;
-        if (hi is { } max) parameters["max"] = max;
-        return DetectorCatalog.Create(DetectorName, parameters);
-
-        static double? Bound(double? a, double? b, Func<double, double, double> tighter) =>
-            a is { } x && b is { } y ? tighter(x, y) : a ?? b;
-    }
+    public bool SameDetector(BuiltInSettings other) => DetectorName == other.DetectorName && ParametersText == other.ParametersText;
 
     private static long Long(IReadOnlyDictionary<string, string> env, string key, long fallback)
         => env.TryGetValue(key, out var text) ? long.Parse(text, CultureInfo.InvariantCulture) : fallback;

@@ -140,7 +140,7 @@ public sealed class Detect : IFunctionHandler<SensorEvent, SensorEvent?>, IState
         var next = cache.Get(environment);
         if (_settings is not null && !_settings.SameDetector(next))
         {
-            foreach (var track in _tracks) track.Detector = next.CreateDetector(track.Name);
+            foreach (var track in _tracks) track.Detector = DetectorCatalog.Create(next.DetectorName, next.Parameters);
         }
 
         _settings = next;
@@ -156,7 +156,7 @@ public sealed class Detect : IFunctionHandler<SensorEvent, SensorEvent?>, IState
         }
 
         if (_tracks.Length >= settings.MetricLimit) return null;
-        var created = new MetricTrack { Name = name, Detector = settings.CreateDetector(name) };
+        var created = new MetricTrack { Name = name, Detector = DetectorCatalog.Create(settings.DetectorName, settings.Parameters) };
         _tracks = [.. _tracks, created];
         return created;
     }
@@ -193,7 +193,7 @@ public sealed class Detect : IFunctionHandler<SensorEvent, SensorEvent?>, IState
         for (var i = 0; i < count; i++)
         {
             var name = r.ReadString();
-            tracks[i] = MetricTrack.Read(r, name, () => settings.CreateDetector(name));
+            tracks[i] = MetricTrack.Read(r, name, () => DetectorCatalog.Create(settings.DetectorName, settings.Parameters));
         }
 
         _tracks = tracks;

@@ -273,34 +273,6 @@ public sealed class SensorPipelineTests
     }
 
     [Fact]
-    public void A_binning_detector_bins_against_the_metric_valid_range()
-    {
-        var p = NewPipeline(new SensorPipelineOptions { DefaultDetector = "cad" });
-        p.Reconfigure(new SensorConfig
-        {
-            Metrics = new() { ["temp"] = new MetricRule { Min = -40, Max = 85, ClampMax = 60 }, ["raw"] = new MetricRule { Scale = 2 } },
-        });
-        Run(p, R(1, T0, ("temp", 20), ("raw", 10)), R(2, T0 + 1, ("temp", 21), ("raw", 10.5)));
-
-        // The same detector built by hand with the valid range (the tighter of max and clampMax), and without one.
-        var ranged = DetectorCatalog.Create("cad", new Dictionary<string, double> { ["min"] = -40, ["max"] = 60 });
-        var plain = DetectorCatalog.Create("cad");
-        foreach (var (ts, v) in new[] { (T0, 20.0), (T0 + 1, 21.0) }) ranged.Next(ts, v);
-        foreach (var (ts, v) in new[] { (T0, 20.0), (T0 + 1, 21.0) }) plain.Next(ts, v);
-        Assert.Equal(ranged.SaveState(), p.Metrics["temp"].Detector.SaveState());
-        Assert.NotEqual(plain.SaveState(), ranged.SaveState());
-        Assert.Equal(plain.SaveState(), p.Metrics["raw"].Detector.SaveState()); // no range in its rule: learned
-
-        // A new range rebuilds a binning detector; detectors that take no range keep their state.
-        p.Reconfigure(new SensorConfig { Metrics = new() { ["temp"] = new MetricRule { Min = 0, Max = 50 } } });
-        Assert.Equal(0, p.Metrics["temp"].Detector.Count);
-        var f = NewPipeline(new SensorPipelineOptions { DefaultDetector = DetectorCatalog.DefaultName });
-        Run(f, R(1, T0, ("temp", 20)));
-        f.Reconfigure(new SensorConfig { Metrics = new() { ["temp"] = new MetricRule { Min = 0, Max = 50 } } });
-        Assert.Equal(1, f.Metrics["temp"].Detector.Count);
-    }
-
-    [Fact]
     public void Changing_the_detector_restarts_every_metric_detector()
     {
         var p = NewPipeline(new SensorPipelineOptions { DefaultDetector = DetectorCatalog.LightName });
