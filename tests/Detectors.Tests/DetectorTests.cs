@@ -452,6 +452,36 @@ public class DetectorTests
         Assert.Equal(older, restored.SaveState().AsSpan(0, older.Length).ToArray()); // with the baseline it had
     }
 
+    /// <summary>The number of stored hypotheses and the saved range fields, read from relative-entropy's state layout.</summary>
+    private static (double Lo, double Hi, int Hypotheses, double BinnedRange) EntropyState(IAnomalyDetector d)
+    {
+        var state = d.SaveState();
+        var o = "relative-entropy".Length + 1 + sizeof(long); // tag, count
+        return (BitConverter.ToDouble(state, o), BitConverter.ToDouble(state, o + 8), BitConverter.ToInt32(state, o + 16),
+            BitConverter.ToDouble(state, state.Length - 8));
+    }
+
+    [Fact]
+    public void RelativeEntropyDropsItsHypothesesOnlyPastTheRegrowFactor()
+    {
+        var d = DetectorCatalog.Create("relative-entropy", new Dictionary<string, double> { ["rest"] = 0, ["warmup"] = 1 });
+        var rng = new Random(5);
+        var i = 0;
+        for (; i < 300; i++) d.Next(Start + i * Step, i == 0 ? 0 : i == 1 ? 10 : 10 * rng.NextDouble());
+        var before = EntropyState(d);
+        Assert.True(before.Hypotheses >= 1);
+        Assert.Equal(10, before.BinnedRange, 9);
+
+        d.Next(Start + i++ * Step, 12.4); // +24%: kept
+        Assert.True(EntropyState(d).Hypotheses >= before.Hypotheses);
+        Assert.Equal(10, EntropyState(d).BinnedRange, 9);
+
+        d.Next(Start + i++ * Step, 12.6); // +26% since they were started: dropped, and the new window starts afresh
+        var after = EntropyState(d);
+        Assert.Equal(1, after.Hypotheses);
+        Assert.Equal(12.6, after.BinnedRange, 9);
+    }
+
     [Fact]
     public void RelativeEntropyLoadsAStateSavedBeforeTheRegrowRule()
     {
@@ -463,6 +493,8 @@ public class DetectorTests
         var restored = DetectorCatalog.Create("relative-entropy");
         restored.LoadState(older);
         Assert.Equal(d.Count, restored.Count);
+        var (lo, hi, _, binned) = EntropyState(restored);
+        Assert.Equal(hi - lo, binned); // an older state's hypotheses count as started at its current range
         Assert.Equal(saved.Length, restored.SaveState().Length);
         Assert.Equal(older, restored.SaveState().AsSpan(0, older.Length).ToArray());
     }
