@@ -438,18 +438,28 @@ public class DetectorTests
     [Fact]
     public void FusionLoadsAStateSavedBeforeTheRecurrenceMemoryAndTheTailRatio()
     {
-        var d = DetectorCatalog.Create("fusion");
-        var v = Series(3000, 11);
-        for (var i = 0; i < v.Length; i++) d.Next(Start + i * Step, v[i]);
-        var saved = d.SaveState();
         // The layout before 2026-11-25 ended where these two additions now start: the recurrence memory (a 4-byte
         // length, 8 minutes, the next slot: 40 bytes) and the 90% quantile (8 bytes).
-        var older = saved.AsSpan(0, saved.Length - 48).ToArray();
-        var restored = DetectorCatalog.Create("fusion");
+        LoadsStateWithoutItsLastBytes("fusion", 3000, 11, 48);
+    }
+
+    /// <summary>
+    /// A state saved before the detector's last additions (its last <paramref name="newBytes"/> bytes cut off) loads,
+    /// keeps what it had, and is saved again with the additions.
+    /// </summary>
+    private static IAnomalyDetector LoadsStateWithoutItsLastBytes(string name, int points, int seed, int newBytes)
+    {
+        var d = DetectorCatalog.Create(name);
+        var v = Series(points, seed);
+        for (var i = 0; i < v.Length; i++) d.Next(Start + i * Step, v[i]);
+        var saved = d.SaveState();
+        var older = saved.AsSpan(0, saved.Length - newBytes).ToArray();
+        var restored = DetectorCatalog.Create(name);
         restored.LoadState(older);
         Assert.Equal(d.Count, restored.Count);
-        Assert.Equal(saved.Length, restored.SaveState().Length); // and from now on saves both
-        Assert.Equal(older, restored.SaveState().AsSpan(0, older.Length).ToArray()); // with the baseline it had
+        Assert.Equal(saved.Length, restored.SaveState().Length); // and from now on saves the additions
+        Assert.Equal(older, restored.SaveState().AsSpan(0, older.Length).ToArray()); // with the state it had
+        return restored;
     }
 
     /// <summary>The number of stored hypotheses and the saved range fields, read from relative-entropy's state layout.</summary>
@@ -485,18 +495,10 @@ public class DetectorTests
     [Fact]
     public void RelativeEntropyLoadsAStateSavedBeforeTheRegrowRule()
     {
-        var d = DetectorCatalog.Create("relative-entropy");
-        var v = Series(1000, 12);
-        for (var i = 0; i < v.Length; i++) d.Next(Start + i * Step, v[i]);
-        var saved = d.SaveState();
-        var older = saved.AsSpan(0, saved.Length - 8).ToArray(); // without the range the hypotheses were started at
-        var restored = DetectorCatalog.Create("relative-entropy");
-        restored.LoadState(older);
-        Assert.Equal(d.Count, restored.Count);
+        // The addition: the range the hypotheses were started at (8 bytes, last).
+        var restored = LoadsStateWithoutItsLastBytes("relative-entropy", 1000, 12, 8);
         var (lo, hi, _, binned) = EntropyState(restored);
         Assert.Equal(hi - lo, binned); // an older state's hypotheses count as started at its current range
-        Assert.Equal(saved.Length, restored.SaveState().Length);
-        Assert.Equal(older, restored.SaveState().AsSpan(0, older.Length).ToArray());
     }
 
     [Fact]
