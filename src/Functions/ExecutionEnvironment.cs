@@ -79,15 +79,19 @@ public sealed class ExecutionEnvironment : IExecutionEnvironment
         var instance = _instance!;
         // On the thread pool: a handler that blocks must not hold the caller (a grain's turn, a request thread).
         var run = Task.Run(() => instance.InvokeAsync(request.PayloadJson, context));
+        // The deadline is the one timer of cts, so "timed out" and "the context's token was cancelled" are the same fact:
+        // a second timer (WaitAsync's) could fire a tick earlier and make a timeout look like the handler's own exception.
+        var expired = Task.Delay(Timeout.Infinite, cts.Token);
         InvocationResult result;
         try
         {
-            var payload = await run.WaitAsync(timeout);
+            if (await Task.WhenAny(run, expired) != run) throw new TimeoutException();
+            var payload = await run;
             result = InvocationLimits.TooLarge(payload, InvocationLimits.MaxPayloadBytes)
                 ? Fail(request, InvocationErrorKind.Unhandled, "Function.ResponseSizeTooLarge", $"the response exceeds {InvocationLimits.MaxPayloadBytes} bytes")
                 : Succeed(request, payload);
         }
-        catch (Exception ex) when (ex is TimeoutException or OperationCanceledException && (cts.IsCancellationRequested || DateTime.UtcNow >= deadline))
+        catch (Exception ex) when (ex is TimeoutException or OperationCanceledException && cts.IsCancellationRequested)
         {
             cts.Cancel();
             IsBroken = true; // an abandoned handler may still be running: never reuse this instance

@@ -15,6 +15,7 @@ namespace Fleet.EndToEnd.Tests;
 public sealed class SiloProcess : IAsyncDisposable
 {
     private readonly Dictionary<string, string> _environment;
+    private readonly Dictionary<string, string> _settings;
     private readonly StringBuilder _output = new();
     private readonly bool _ownsData;
     private Process? _process;
@@ -22,16 +23,11 @@ public sealed class SiloProcess : IAsyncDisposable
     public SiloProcess(IDictionary<string, string>? settings = null, string? dataDirectory = null)
     {
         _ownsData = dataDirectory is null;
+        _settings = new Dictionary<string, string>(settings ?? new Dictionary<string, string>());
         DataDirectory = dataDirectory ?? Path.Combine(Path.GetTempPath(), "fleet-e2e-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(DataDirectory);
-        HttpPort = FreePort();
-        MqttPort = FreePort();
         _environment = new Dictionary<string, string>
         {
-            ["Urls"] = $"http://127.0.0.1:{HttpPort}",
-            ["Mqtt__Port"] = MqttPort.ToString(),
-            ["Silo__SiloPort"] = FreePort().ToString(),
-            ["Silo__GatewayPort"] = FreePort().ToString(),
             ["Silo__ClusterId"] = "e2e-" + Guid.NewGuid().ToString("N")[..8],
             ["Storage__Path"] = Path.Combine(DataDirectory, "fleet.db"),
             ["Functions__CodeCachePath"] = Path.Combine(DataDirectory, "functions", "code"),
@@ -41,14 +37,28 @@ public sealed class SiloProcess : IAsyncDisposable
             ["Logging__LogLevel__Fleet"] = "Information",
             ["DOTNET_ENVIRONMENT"] = "Production",
         };
-        foreach (var (key, value) in settings ?? new Dictionary<string, string>()) _environment[key] = value;
+        AssignPorts();
+    }
+
+    /// <summary>Fresh ports for HTTP, MQTT and the silo; the caller's settings still win.</summary>
+    [System.Diagnostics.CodeAnalysis.MemberNotNull(nameof(Http))]
+    private void AssignPorts()
+    {
+        HttpPort = FreePort();
+        MqttPort = FreePort();
+        _environment["Urls"] = $"http://127.0.0.1:{HttpPort}";
+        _environment["Mqtt__Port"] = MqttPort.ToString();
+        _environment["Silo__SiloPort"] = FreePort().ToString();
+        _environment["Silo__GatewayPort"] = FreePort().ToString();
+        foreach (var (key, value) in _settings) _environment[key] = value;
+        Http?.Dispose();
         Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{HttpPort}"), Timeout = TimeSpan.FromSeconds(30) };
     }
 
     public string DataDirectory { get; }
-    public int HttpPort { get; }
-    public int MqttPort { get; }
-    public HttpClient Http { get; }
+    public int HttpPort { get; private set; }
+    public int MqttPort { get; private set; }
+    public HttpClient Http { get; private set; }
     public string Output { get { lock (_output) return _output.ToString(); } }
 
     public static string RepoRoot
@@ -74,6 +84,26 @@ public sealed class SiloProcess : IAsyncDisposable
 
     public async Task StartAsync()
     {
+        // A port found free can be taken by another process before the silo binds it; that start is retried on new ports.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await StartOnceAsync();
+                return;
+            }
+            catch (SiloExitedException ex) when (attempt < 3 && ex.Message.Contains("Address already in use", StringComparison.Ordinal))
+            {
+                _process?.Dispose();
+                _process = null;
+                lock (_output) _output.Clear();
+                AssignPorts();
+            }
+        }
+    }
+
+    private async Task StartOnceAsync()
+    {
         var start = new ProcessStartInfo("dotnet", $"\"{SiloAssembly}\"")
         {
             WorkingDirectory = Path.GetDirectoryName(SiloAssembly)!,
@@ -91,7 +121,12 @@ public sealed class SiloProcess : IAsyncDisposable
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
         while (DateTime.UtcNow < deadline)
         {
-            if (_process.HasExited) throw new InvalidOperationException($"silo exited with {_process.ExitCode}:\n{Output}");
+            if (_process.HasExited)
+            {
+                _process.WaitForExit(); // drains the redirected output
+                throw new SiloExitedException($"silo exited with {_process.ExitCode}:\n{Output}");
+            }
+
             try
             {
                 using var response = await Http.GetAsync("/health");
@@ -106,6 +141,8 @@ public sealed class SiloProcess : IAsyncDisposable
 
         throw new TimeoutException($"silo not healthy within 90 s:\n{Output}");
     }
+
+    private sealed class SiloExitedException(string message) : InvalidOperationException(message);
 
     /// <summary>Graceful stop (SIGTERM), as an operator or an orchestrator would.</summary>
     public async Task StopAsync()
@@ -164,11 +201,28 @@ public sealed class SiloProcess : IAsyncDisposable
         throw new TimeoutException($"GET {path} never satisfied the condition; last: {last?.ToJsonString()}\nsilo output:\n{Output}");
     }
 
+    // Below Linux's ephemeral range (32768-60999), so no outgoing connection of this or another process is handed
+    // the port between this check and the silo's bind; each test process starts at its own random offset.
+    private const int PortBase = 20000, PortSpan = 12000;
+    private static int s_nextPort = Random.Shared.Next(PortSpan);
+
     public static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        for (var attempt = 0; attempt < PortSpan; attempt++)
+        {
+            var port = PortBase + (int)((uint)Interlocked.Increment(ref s_nextPort) % PortSpan);
+            try
+            {
+                using var listener = new TcpListener(IPAddress.Any, port);
+                listener.Start();
+                return port;
+            }
+            catch (SocketException)
+            {
+            }
+        }
+
+        throw new InvalidOperationException($"no free port in {PortBase}-{PortBase + PortSpan - 1}");
     }
 
     public async ValueTask DisposeAsync()

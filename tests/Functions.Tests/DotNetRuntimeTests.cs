@@ -113,6 +113,23 @@ public sealed class DotNetRuntimeTests
     }
 
     [Fact]
+    public async Task A_handlers_own_timeout_exception_before_the_deadline_is_its_error_not_a_platform_timeout()
+    {
+        var packages = new InMemoryPackages();
+        var zip = Package("OwnTimeout", """
+            namespace OwnTimeout;
+            public class H { public int Handle(int x) => throw new System.TimeoutException("the downstream call timed out"); }
+            """);
+        await using var environment = packages.Factory().Create(packages.Function(zip, "OwnTimeout::OwnTimeout.H::Handle", timeoutSeconds: 30), "t");
+        var result = await environment.InvokeAsync(InMemoryPackages.Request("1"));
+
+        Assert.Equal(InvocationErrorKind.Unhandled, result.Error?.Kind);
+        Assert.Equal("System.TimeoutException", result.Error!.Type);
+        Assert.Equal("the downstream call timed out", result.Error.Message);
+        Assert.False(environment.IsBroken);
+    }
+
+    [Fact]
     public async Task A_handler_exception_is_reported_with_its_type_and_message_and_the_environment_stays_warm()
     {
         var packages = new InMemoryPackages();
