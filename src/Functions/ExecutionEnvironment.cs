@@ -13,6 +13,9 @@ namespace Fleet.Functions.Hosting;
 /// </summary>
 public sealed class ExecutionEnvironment : IExecutionEnvironment
 {
+    /// <summary>How close to the deadline a runtime's TimeoutException counts as the invocation's timeout.</summary>
+    private static readonly TimeSpan DeadlineSlack = TimeSpan.FromMilliseconds(50);
+
     private readonly IFunctionRuntime _runtime;
     private readonly CodeCache _code;
     private readonly IFunctionInvoker? _invoker;
@@ -79,9 +82,11 @@ public sealed class ExecutionEnvironment : IExecutionEnvironment
         var instance = _instance!;
         // On the thread pool: a handler that blocks must not hold the caller (a grain's turn, a request thread).
         var run = Task.Run(() => instance.InvokeAsync(request.PayloadJson, context));
-        // The deadline is the one timer of cts, so "timed out" and "the context's token was cancelled" are the same fact:
-        // a second timer (WaitAsync's) could fire a tick earlier and make a timeout look like the handler's own exception.
+        // The environment waits on cts's own timer (not a second one that could fire a tick earlier). A runtime may notice
+        // the deadline itself, a moment before that timer fires (the JavaScript engine's deadline constraint): its
+        // TimeoutException is the platform's timeout too. Only a TimeoutException well before the deadline is the handler's.
         var expired = Task.Delay(Timeout.Infinite, cts.Token);
+        bool TimedOut() => cts.IsCancellationRequested || Stopwatch.GetElapsedTime(begun) >= timeout - DeadlineSlack;
         InvocationResult result;
         try
         {
@@ -91,7 +96,7 @@ public sealed class ExecutionEnvironment : IExecutionEnvironment
                 ? Fail(request, InvocationErrorKind.Unhandled, "Function.ResponseSizeTooLarge", $"the response exceeds {InvocationLimits.MaxPayloadBytes} bytes")
                 : Succeed(request, payload);
         }
-        catch (Exception ex) when (ex is TimeoutException or OperationCanceledException && cts.IsCancellationRequested)
+        catch (Exception ex) when (ex is TimeoutException or OperationCanceledException && TimedOut())
         {
             cts.Cancel();
             IsBroken = true; // an abandoned handler may still be running: never reuse this instance
