@@ -142,11 +142,12 @@ internal sealed class FusionDetector<TBase> : IAnomalyDetector
             z = zc;
         }
 
-        if (RecurrenceMemory.Enabled(_s.RecurDamp) && z >= _s.RecurLevel)
+        if (RecurrenceMemory.Enabled(_s.RecurDamp) && z >= _s.RecurLevel && _count > _s.Warmup)
         {
             // A deviation at the same time of day as an earlier large one (a daily job, a nightly backup) is the
             // series' routine, not news: damp it. Every large deviation is remembered, alerting or not. A new extreme
-            // still scores through the spatial novelty below (damping that too cost 5 NAB points).
+            // still scores through the spatial novelty below (damping that too cost 5 NAB points). The warm-up's
+            // deviations are not remembered: before a level and a spread exist every reading looks huge.
             var minute = timestampMs / 60_000;
             var repeats = _recur.Repeats(minute, _s.RecurTol);
             _recur.Add(minute);

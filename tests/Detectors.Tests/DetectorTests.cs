@@ -413,6 +413,29 @@ public class DetectorTests
     }
 
     /// <summary>
+    /// The first readings of a cold start (no level, no spread yet: every one is a huge deviation) are not remembered
+    /// as a routine: a spike two days later at the same time of day still alerts. Before the fix the warm-up's minutes
+    /// filled the recurrence memory and zeroed any large deviation within an hour of the sensor's start time of day.
+    /// </summary>
+    [Fact]
+    public void FusionDoesNotTakeItsWarmUpForARecurringJob()
+    {
+        const int PerDay = 288; // 5-minute rows from midnight UTC
+        var v = Series(4 * PerDay, 11);
+        v[0] = 0; // a device that reports 0 before its first real reading
+        v[2] = 120;
+        var top = v.Max() + 40;
+        v[PerDay + 144] = top; // noon on day 1: the running maximum, so the later spike is not a new extreme
+        var spike = 2 * PerDay + 3; // 00:15 on day 2, the time of day the sensor started
+        v[spike] = top - 10;
+
+        var d = DetectorCatalog.Create("fusion");
+        var scores = v.Select((x, i) => d.Next(Start + i * Step, x)).ToArray();
+        Assert.True(v[spike] < v.Take(spike).Max()); // not a new extreme: only its z can make it alert
+        Assert.True(scores[spike] >= d.Threshold, $"the spike at the start's time of day scored {scores[spike]}");
+    }
+
+    /// <summary>
     /// Bursty counts (Pareto-tailed noise around a level, like tweet volumes): with the heavy-tail calibration fusion
     /// raises far fewer alerts than without it, and a burst ten times the largest so far still alerts.
     /// </summary>
