@@ -14,7 +14,7 @@ namespace Fleet.Detectors;
 /// <item>recurrence damping (recurDamp &lt; 1, on by default with 0): a calibrated deviation of at least recurLevel
 ///   at the same time of day (within recurTol minutes) as one of the last 8 such deviations, at least half a day
 ///   later, is multiplied by recurDamp: a nightly job or backup alerts once, not every night. A new extreme still
-///   scores through the spatial novelty.</item>
+///   scores through the spatial novelty. Deviations during the warm-up are not remembered.</item>
 /// </list>
 /// O(1) per point, no allocation, 536 B of state. <c>fusion-lite</c> is the same without the hour-of-day slots (~100 B).
 /// </summary>
