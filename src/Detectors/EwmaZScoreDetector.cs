@@ -5,7 +5,7 @@ namespace Fleet.Detectors;
 /// deviation, scores z = |x - mean| / (1.25 mad) as z / (z + zAtHalf) (0.5 at zAtHalf), is silent for the first
 /// <c>warmup</c> points and, after an alert, for <c>rest</c> points (one alert per event). 40 bytes of state.
 /// </summary>
-public sealed class EwmaZScoreDetector : IAnomalyDetector
+public sealed class EwmaZScoreDetector : IExplainingDetector
 {
     public const string CatalogName = "ewma-z";
     private readonly double _alpha;
@@ -51,8 +51,14 @@ public sealed class EwmaZScoreDetector : IAnomalyDetector
     public long Count => _count;
     public int StateSize => 3 * sizeof(double) + sizeof(int);
 
-    public double Next(long timestampMs, double value)
+    public double Next(long timestampMs, double value) => Step(value, explain: false, out _);
+
+    public double Next(long timestampMs, double value, out AnomalyExplanation explanation) => Step(value, explain: true, out explanation);
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private double Step(double value, bool explain, out AnomalyExplanation explanation)
     {
+        explanation = default;
         _count++;
         if (_count == 1)
         {
@@ -65,6 +71,13 @@ public sealed class EwmaZScoreDetector : IAnomalyDetector
         var scale = 1.25 * _mad + 1e-9 * (Math.Abs(_mean) + 1);
         var z = deviation / scale;
         var score = z / (z + _zAtHalf);
+        var passed = _gate.Pass(_count, _warmup, score, Threshold, _rest);
+        if (explain && passed >= Threshold)
+        {
+            // the band of values whose z stays below the one that reaches the threshold
+            var zAlert = Threshold < 1 ? Threshold * _zAtHalf / (1 - Threshold) : double.PositiveInfinity;
+            explanation = new AnomalyExplanation(AnomalyKind.Level, _mean, _mean - zAlert * scale, _mean + zAlert * scale);
+        }
 
         // Winsorise the update so one outlier does not drag the baseline.
         var clipped = Math.Min(deviation, _clip * scale);
@@ -73,7 +86,7 @@ public sealed class EwmaZScoreDetector : IAnomalyDetector
         _mean += a * (value >= _mean ? clipped : -clipped);
         _mad += a * (clipped - _mad);
 
-        return _gate.Pass(_count, _warmup, score, Threshold, _rest);
+        return passed;
     }
 
     public byte[] SaveState() => new StateWriter(CatalogName).Write(_mean).Write(_mad).Write(_count).Write(_gate.Left).ToArray();

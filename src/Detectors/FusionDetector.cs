@@ -27,7 +27,7 @@ public static class FusionDetector
 }
 
 /// <summary>The fusion detector over a baseline with (<see cref="RobustBaseline"/>) or without (<see cref="LevelBaseline"/>) hour-of-day slots.</summary>
-internal sealed class FusionDetector<TBase> : IAnomalyDetector
+internal sealed class FusionDetector<TBase> : IExplainingDetector
     where TBase : struct, IFusionBaseline
 {
     private static readonly string CatalogName = TBase.HasSeason ? FusionDetector.CatalogName : FusionDetector.LiteName;
@@ -113,8 +113,14 @@ internal sealed class FusionDetector<TBase> : IAnomalyDetector
     public int StateSize => TBase.StateBytes + 3 * sizeof(double) + sizeof(long) + sizeof(int) + (_entropy?.StateSize ?? 0)
         + (RecurrenceMemory.Enabled(_s.RecurDamp) ? RecurrenceMemory.StateBytes : 0);
 
-    public double Next(long timestampMs, double value)
+    public double Next(long timestampMs, double value) => Step(timestampMs, value, explain: false, out _);
+
+    public double Next(long timestampMs, double value, out AnomalyExplanation explanation) => Step(timestampMs, value, explain: true, out explanation);
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private double Step(long timestampMs, double value, bool explain, out AnomalyExplanation explanation)
     {
+        explanation = default;
         _count++;
         if (_count == 1)
         {
@@ -127,8 +133,10 @@ internal sealed class FusionDetector<TBase> : IAnomalyDetector
         var sEff = _base.Scale(floor);
         var dev = Math.Abs(value - _base.Mean);
         var z = dev / sEff;
-        if (_s.SeasonMode != 0) z = _base.Season(timestampMs, value, z, floor, _s.Clip, _s.AlphaSeason, _s.SeasonMode);
+        var slot = default(SlotBand);
+        if (_s.SeasonMode != 0) z = _base.Season(timestampMs, value, z, floor, _s.Clip, _s.AlphaSeason, _s.SeasonMode, out slot);
 
+        var calibration = 1.0; // raw z per calibrated z: what the tail calibration divided by
         if (_s.TailP > 0)
         {
             var q = Math.Exp(_logQ);
@@ -136,6 +144,7 @@ internal sealed class FusionDetector<TBase> : IAnomalyDetector
             // are calibrated against an extrapolated higher quantile, so their routine bursts stop alerting.
             var heavy = Math.Max(0, _logQ - _logQ90 - _s.TailKnee);
             var qx = heavy > 0 ? Math.Exp(_logQ + _s.TailExtrap * heavy) : q;
+            calibration = Math.Max(qx, _s.TailRef) / _s.TailRef;
             var zc = z * _s.TailRef / Math.Max(qx, _s.TailRef);
             _logQ += _s.TailEta * (z > q ? _s.TailP : -(1 - _s.TailP));
             _logQ90 += _s.TailEta * (z > Math.Exp(_logQ90) ? 0.9 : -0.1);
@@ -154,22 +163,72 @@ internal sealed class FusionDetector<TBase> : IAnomalyDetector
             if (repeats) z *= _s.RecurDamp;
         }
 
-        var score = z / (z + _s.ZScale);
+        var zScore = z / (z + _s.ZScale);
+        var score = zScore;
         if (_entropy != null)
         {
             var e = _entropy.Next(timestampMs, value);
             score = Math.Max(score, _s.WEntropy * e);
         }
+
+        var extreme = false;
         if (_s.Spatial > 0 && range > 0 && _count > _s.Warmup)
         {
             var tol = _s.SpatialTol * range;
-            if ((value > _base.Hi + tol || value < _base.Lo - tol) && dev > _s.SpatialMin * sEff) score = Math.Max(score, _s.Spatial);
+            if ((value > _base.Hi + tol || value < _base.Lo - tol) && dev > _s.SpatialMin * sEff)
+            {
+                extreme = _s.Spatial > score;
+                score = Math.Max(score, _s.Spatial);
+            }
         }
+
+        var passed = _gate.Pass(_count, _s.Warmup, score, _s.RestLevel, _s.Rest, _s.Extend != 0);
+        if (explain && passed >= _s.Threshold) explanation = Explain(zScore, score, extreme, range, sEff, calibration, slot);
 
         // update baselines (winsorised so one outlier does not drag them)
         _base.Update(value, dev, sEff, _s.Clip, Math.Max(_s.AlphaSlow, 1.0 / _count));
 
-        return _gate.Pass(_count, _s.Warmup, score, _s.RestLevel, _s.Rest, _s.Extend != 0);
+        return passed;
+    }
+
+    /// <summary>
+    /// Why a point passed the threshold, from the state before it is learnt: the part that scored highest, the value it
+    /// expected (the level, or the hour's slot when that decided), and the band of values that would not have alerted:
+    /// inside the z band of the level and of the hour's slot (the z that reaches the threshold, times the tail
+    /// calibration, times each baseline's robust scale) and, where the spatial novelty can alert, not beyond the
+    /// range seen so far plus its tolerance while more than spatialMin scales from the level. (Not counted: the
+    /// optional entropy component, and the recurrence damping, which only ever spares values outside the band.)
+    /// </summary>
+    private AnomalyExplanation Explain(double zScore, double score, bool extreme, double range, double sEff, double calibration, SlotBand slot)
+    {
+        var kind = extreme ? AnomalyKind.NewExtreme
+            : score > zScore ? AnomalyKind.Distribution
+            : slot.Decided ? AnomalyKind.TimeOfDay : AnomalyKind.Level;
+        var t = _s.Threshold;
+        var zAlert = t < 1 ? t * _s.ZScale / (1 - t) * calibration : double.PositiveInfinity;
+        var mean = _base.Mean;
+        var lower = mean - zAlert * sEff;
+        var upper = mean + zAlert * sEff;
+        if (slot.Valid && _s.SeasonMode == 2)
+        {
+            lower = Math.Max(lower, slot.Mean - zAlert * slot.Scale);
+            upper = Math.Min(upper, slot.Mean + zAlert * slot.Scale);
+        }
+        else if (slot.Decided)
+        {
+            // min of the two z's (season=1): the value alerts only where both baselines find it far; report the slot's band
+            lower = slot.Mean - zAlert * slot.Scale;
+            upper = slot.Mean + zAlert * slot.Scale;
+        }
+
+        if (_s.Spatial >= t && _s.Spatial > 0 && range > 0 && _count > _s.Warmup)
+        {
+            var tol = _s.SpatialTol * range;
+            lower = Math.Max(lower, Math.Min(_base.Lo - tol, mean - _s.SpatialMin * sEff));
+            upper = Math.Min(upper, Math.Max(_base.Hi + tol, mean + _s.SpatialMin * sEff));
+        }
+
+        return new AnomalyExplanation(kind, slot.Decided ? slot.Mean : mean, lower, upper);
     }
 
     public byte[] SaveState()

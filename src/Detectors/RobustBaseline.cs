@@ -63,6 +63,12 @@ internal struct RobustBaseline : IFusionBaseline
     /// max(alpha, 1/(n+1))).
     /// </summary>
     public double Season(long timestampMs, double value, double z, double floor, double clip, double alpha, int mode)
+        => Season(timestampMs, value, z, floor, clip, alpha, mode, out _);
+
+    /// <inheritdoc cref="Season(long, double, double, double, double, double, int)"/>
+    /// <param name="band">The slot's level and scale before this point, and whether the slot's z decided the result
+    /// (none while the slot has fewer than 3 points: the level z stands in).</param>
+    public double Season(long timestampMs, double value, double z, double floor, double clip, double alpha, int mode, out SlotBand band)
     {
         var slot = (int)((timestampMs / 3_600_000) % Slots);
         if (slot < 0) slot += Slots;
@@ -71,8 +77,15 @@ internal struct RobustBaseline : IFusionBaseline
         ref var count = ref _counts[slot];
         double n = count;
         double z3;
+        band = default;
         if (n < 3) z3 = z;
-        else z3 = Math.Abs(value - mean) / Math.Max(1.25 * mad, floor);
+        else
+        {
+            var scale = Math.Max(1.25 * mad, floor);
+            z3 = Math.Abs(value - mean) / scale;
+            band = new SlotBand(true, mode == 1 ? z3 < z : z3 > z, mean, scale);
+        }
+
         z = mode == 1 ? Math.Min(z, z3) : Math.Max(z, z3);
         if (n == 0) mean = value;
         var sd = Math.Abs(value - mean);
@@ -138,7 +151,11 @@ internal struct LevelBaseline : IFusionBaseline
     public readonly double Scale(double floor) => Math.Max(1.25 * Mad, floor);
 
     /// <summary>No hour-of-day slots: the level z stands.</summary>
-    public readonly double Season(long timestampMs, double value, double z, double floor, double clip, double alpha, int mode) => z;
+    public readonly double Season(long timestampMs, double value, double z, double floor, double clip, double alpha, int mode, out SlotBand band)
+    {
+        band = default;
+        return z;
+    }
 
     /// <summary>Winsorised level update (deviation clipped at clip·scale, rate a) and the running min..max.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -179,7 +196,7 @@ internal interface IFusionBaseline
 
     double Scale(double floor);
 
-    double Season(long timestampMs, double value, double z, double floor, double clip, double alpha, int mode);
+    double Season(long timestampMs, double value, double z, double floor, double clip, double alpha, int mode, out SlotBand band);
 
     void Update(double value, double dev, double scale, double clip, double a);
 
@@ -187,3 +204,6 @@ internal interface IFusionBaseline
 
     void ReadSlots(ref StateReader r);
 }
+
+/// <summary>An hour-of-day slot's level and robust scale before a point (when it has them), and whether its z decided the point's z.</summary>
+internal readonly record struct SlotBand(bool Valid, bool Decided, double Mean, double Scale);

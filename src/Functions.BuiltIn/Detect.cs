@@ -118,12 +118,22 @@ public sealed class Detect : IFunctionHandler<SensorEvent, SensorEvent?>, IState
             track.Add(value);
             track.LastTimestampMs = evt.Timestamp;
             var detector = track.Detector;
-            var score = detector.Next(evt.Timestamp, track.Smoothed);
+            var explanation = default(AnomalyExplanation);
+            var score = detector is IExplainingDetector explaining
+                ? explaining.Next(evt.Timestamp, track.Smoothed, out explanation)
+                : detector.Next(evt.Timestamp, track.Smoothed);
             track.LastScore = score;
             if (score >= detector.Threshold)
             {
                 Anomalies++;
-                evt.Anomalies.Add(new SensorAnomaly(metric.Name, value, score, detector.Name));
+                var explained = explanation.Kind != AnomalyKind.None;
+                evt.Anomalies.Add(new SensorAnomaly(metric.Name, value, score, detector.Name)
+                {
+                    Kind = explanation.KindName,
+                    Expected = explained ? explanation.Expected : null,
+                    Lower = explained ? explanation.Lower : null,
+                    Upper = explained ? explanation.Upper : null,
+                });
             }
         }
 

@@ -175,10 +175,10 @@ public sealed class HotPathTests
         await using var silo = new SiloProcess();
         await silo.StartAsync();
         using var listener = await Devices.ConnectAsync(silo.MqttPort);
-        var alerts = new List<string>();
+        var alerts = new List<(string Topic, string Payload)>();
         listener.ApplicationMessageReceivedAsync += e =>
         {
-            lock (alerts) alerts.Add(e.ApplicationMessage.Topic);
+            lock (alerts) alerts.Add((e.ApplicationMessage.Topic, e.ApplicationMessage.ConvertPayloadToString()));
             return Task.CompletedTask;
         };
         await listener.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter("alerts/#").Build());
@@ -192,9 +192,20 @@ public sealed class HotPathTests
         var anomaly = (await silo.GetJsonAsync("/sensors/spiky-1/anomalies"))[0]!;
         Assert.Equal(250, (long)anomaly["seq"]!);
         Assert.Equal(500, (double)anomaly["value"]!);
+        // why: the level the detector expected and the band it would have accepted
+        Assert.Equal("level", (string)anomaly["kind"]!);
+        Assert.InRange((double)anomaly["expected"]!, 20, 21);
+        Assert.InRange((double)anomaly["lower"]!, double.MinValue, 20);
+        Assert.InRange((double)anomaly["upper"]!, 21, 500);
         await silo.WaitForAsync("/outbound", o => (long)o.AsArray().Single(t => (string)t!["name"]! == "mqtt-alerts")!["delivered"]! >= 1);
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (DateTime.UtcNow < deadline && alerts.Count == 0) await Task.Delay(50);
-        lock (alerts) Assert.Contains("alerts/spiky-1", alerts);
+        lock (alerts)
+        {
+            var alert = Assert.Single(alerts, a => a.Topic == "alerts/spiky-1");
+            var payload = System.Text.Json.Nodes.JsonNode.Parse(alert.Payload)!;
+            Assert.Equal(250, (long)payload["seq"]!);
+            Assert.Equal((double)anomaly["upper"]!, (double)payload["upper"]!);
+        }
     }
 }

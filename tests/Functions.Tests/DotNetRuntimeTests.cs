@@ -298,6 +298,24 @@ public sealed class BuiltInFunctionTests
         Assert.Equal("t", anomaly.GetProperty("metric").GetString());
         Assert.Equal("ewma-z", anomaly.GetProperty("detector").GetString());
         Assert.Equal(500, last.GetProperty("metrics").GetProperty("t").GetDouble());
+        Assert.Equal("level", anomaly.GetProperty("kind").GetString());
+        Assert.InRange(anomaly.GetProperty("expected").GetDouble(), 19, 21);
+        Assert.InRange(anomaly.GetProperty("upper").GetDouble(), 21, 500);
+    }
+
+    [Fact]
+    public void An_event_with_explained_anomalies_round_trips_through_its_json_form()
+    {
+        var evt = new Fleet.Functions.Sensors.SensorEvent().Reset("s1", 1_700_000_000_000, 3);
+        evt.Metrics.Add(new Fleet.Functions.Sensors.SensorMetric("t", 95));
+        evt.Anomalies.Add(new Fleet.Functions.Sensors.SensorAnomaly("t", 95, 0.93, "fusion") { Kind = "time-of-day", Expected = 21.5, Lower = 12.25, Upper = 30.75 });
+        evt.Anomalies.Add(new Fleet.Functions.Sensors.SensorAnomaly("t", 95, 0.8, "rcf"));
+
+        var json = System.Text.Json.JsonSerializer.Serialize(evt);
+        var back = System.Text.Json.JsonSerializer.Deserialize<Fleet.Functions.Sensors.SensorEvent>(json, System.Text.Json.JsonSerializerOptions.Web)!;
+
+        Assert.Equal(evt.Anomalies, back.Anomalies);
+        Assert.DoesNotContain("\"kind\":null", json); // a detector that gives no explanation adds no fields
     }
 
     [Fact]

@@ -94,7 +94,10 @@ public sealed class WebhookServer : IAsyncLifetime
 public sealed class WebhookSenderTests(WebhookServer server) : IClassFixture<WebhookServer>, IDisposable
 {
     private static readonly Anomaly Sample = new(
-        "sensor-7", "temperature", 1_732_450_000_000, 42, 99.5, 0.93, "ewma-z", new DateTime(2024, 11, 24, 12, 0, 0, DateTimeKind.Utc));
+        "sensor-7", "temperature", 1_732_450_000_000, 42, 99.5, 0.93, "ewma-z", new DateTime(2024, 11, 24, 12, 0, 0, DateTimeKind.Utc))
+    {
+        Kind = "level", Expected = 21.5, Lower = 12.25, Upper = 30.75,
+    };
 
     private readonly HttpClient _http = new();
 

@@ -251,6 +251,13 @@ public sealed class SensorPipelineTests
         Assert.Equal(_time.GetUtcNow().UtcDateTime, anomaly.DetectedAtUtc);
         Assert.Equal(1, p.Counts.Anomalies);
         Assert.Equal([anomaly], p.State.RecentAnomalies);
+
+        // the detector says why: 80 is far from the level, where ~20 was expected (fusion's z alone scores above the 0.9
+        // a new extreme gets, so the level decided)
+        Assert.Equal("level", anomaly.Kind);
+        Assert.InRange(anomaly.Expected!.Value, 19, 21);
+        Assert.InRange(anomaly.Lower!.Value, 0, anomaly.Expected.Value);
+        Assert.InRange(anomaly.Upper!.Value, anomaly.Expected.Value, 30);
     }
 
     [Fact]

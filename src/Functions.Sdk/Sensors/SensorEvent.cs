@@ -3,14 +3,28 @@ namespace Fleet.Functions.Sensors;
 /// <summary>One metric's value in a <see cref="SensorEvent"/>.</summary>
 public readonly record struct SensorMetric(string Name, double Value);
 
-/// <summary>An anomaly a detector found in a <see cref="SensorEvent"/>.</summary>
-public sealed record SensorAnomaly(string Metric, double Value, double Score, string Detector);
+/// <summary>
+/// An anomaly a detector found in a <see cref="SensorEvent"/>. Detectors that explain themselves (the built-in
+/// <c>fusion</c>, <c>fusion-lite</c> and <c>ewma-z</c>) also say why: <see cref="Kind"/> ("level", "time-of-day",
+/// "new-extreme", "distribution"), the value they <see cref="Expected"/>, and the band <see cref="Lower"/>..<see cref="Upper"/>
+/// they would have accepted, in the units the detector saw (after the built-in smoothing, when it is on).
+/// </summary>
+public sealed record SensorAnomaly(string Metric, double Value, double Score, string Detector)
+{
+    public string? Kind { get; init; }
+
+    public double? Expected { get; init; }
+
+    public double? Lower { get; init; }
+
+    public double? Upper { get; init; }
+}
 
 /// <summary>
 /// A sensor's reading as the functions in its environment see it, typed. Steps run in order on the
 /// same event: a step may change or remove metrics, add anomalies, or return null to drop the reading.
 /// Bound functions written in any language receive its JSON form:
-/// <c>{"sensorId","topic","timestamp","seq","metrics":{name:value},"anomalies":[{metric,value,score,detector}]}</c>.
+/// <c>{"sensorId","topic","timestamp","seq","metrics":{name:value},"anomalies":[{metric,value,score,detector,kind?,expected?,lower?,upper?}]}</c>.
 /// </summary>
 [System.Text.Json.Serialization.JsonConverter(typeof(SensorEventJsonConverter))]
 public sealed class SensorEvent

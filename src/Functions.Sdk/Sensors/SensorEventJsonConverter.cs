@@ -5,7 +5,7 @@ namespace Fleet.Functions.Sensors;
 
 /// <summary>
 /// Reads and writes a <see cref="SensorEvent"/> in its documented JSON form:
-/// <c>{"sensorId","topic","timestamp","seq","metrics":{name:value},"anomalies":[{metric,value,score,detector}]}</c>.
+/// <c>{"sensorId","topic","timestamp","seq","metrics":{name:value},"anomalies":[{metric,value,score,detector,kind?,expected?,lower?,upper?}]}</c>.
 /// </summary>
 public sealed class SensorEventJsonConverter : JsonConverter<SensorEvent>
 {
@@ -68,6 +68,10 @@ public sealed class SensorEventJsonConverter : JsonConverter<SensorEvent>
             writer.WriteNumber("value", a.Value);
             writer.WriteNumber("score", a.Score);
             writer.WriteString("detector", a.Detector);
+            if (a.Kind is { } kind) writer.WriteString("kind", kind);
+            if (a.Expected is { } expected) writer.WriteNumber("expected", expected);
+            if (a.Lower is { } lower) writer.WriteNumber("lower", lower);
+            if (a.Upper is { } upper) writer.WriteNumber("upper", upper);
             writer.WriteEndObject();
         }
 

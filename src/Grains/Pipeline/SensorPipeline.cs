@@ -84,7 +84,10 @@ public sealed class SensorPipeline
             var now = _time.GetUtcNow().UtcDateTime;
             foreach (var a in evt.Anomalies)
             {
-                var anomaly = new Anomaly(_sensorId, a.Metric, reading.TimestampMs, reading.Seq, a.Value, a.Score, a.Detector, now);
+                var anomaly = new Anomaly(_sensorId, a.Metric, reading.TimestampMs, reading.Seq, a.Value, a.Score, a.Detector, now)
+                {
+                    Kind = a.Kind, Expected = a.Expected, Lower = a.Lower, Upper = a.Upper,
+                };
                 anomalies.Add(anomaly);
                 RememberAnomaly(anomaly);
             }

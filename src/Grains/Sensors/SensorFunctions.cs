@@ -129,7 +129,11 @@ internal sealed class SensorFunctions(string sensorId, IFunctionDirectory direct
     {
         var evt = new SensorEvent().Reset(sensorId, reading.TimestampMs, reading.HasSeq ? reading.Seq : null);
         foreach (var metric in reading.Metrics) evt.Metrics.Add(new SensorMetric(metric.Name, metric.Value));
-        foreach (var a in anomalies) evt.Anomalies.Add(new SensorAnomaly(a.Metric, a.Value, a.Score, a.Detector));
+        foreach (var a in anomalies)
+        {
+            evt.Anomalies.Add(new SensorAnomaly(a.Metric, a.Value, a.Score, a.Detector) { Kind = a.Kind, Expected = a.Expected, Lower = a.Lower, Upper = a.Upper });
+        }
+
         return JsonSerializer.Serialize(evt);
     }
 

@@ -1,0 +1,52 @@
+namespace Fleet.Detectors;
+
+/// <summary>Which part of a detector made a point anomalous.</summary>
+public enum AnomalyKind : byte
+{
+    /// <summary>No explanation (the detector gives none, or the point was not anomalous).</summary>
+    None = 0,
+
+    /// <summary>The value is far from the series' running level.</summary>
+    Level,
+
+    /// <summary>The value is far from what this hour of the day usually brings.</summary>
+    TimeOfDay,
+
+    /// <summary>The value lies outside everything the series has shown so far (HTM's "spatial anomaly").</summary>
+    NewExtreme,
+
+    /// <summary>The recent values' distribution differs from every distribution seen before.</summary>
+    Distribution,
+}
+
+/// <summary>
+/// Why a point scored at or above the detector's threshold, in the units of the value the detector was fed:
+/// the value it expected, and the band it would have accepted without an alert (for <see cref="AnomalyKind.NewExtreme"/>,
+/// the range seen so far, widened by the detector's tolerance). Like a CloudWatch anomaly-detection band: an alert
+/// reads "95 where about 21 was expected, 12..30 is normal at this hour".
+/// </summary>
+public readonly record struct AnomalyExplanation(AnomalyKind Kind, double Expected, double Lower, double Upper)
+{
+    /// <summary>The name the platform reports: "level", "time-of-day", "new-extreme", "distribution" (null for none).</summary>
+    public string? KindName => Kind switch
+    {
+        AnomalyKind.Level => "level",
+        AnomalyKind.TimeOfDay => "time-of-day",
+        AnomalyKind.NewExtreme => "new-extreme",
+        AnomalyKind.Distribution => "distribution",
+        _ => null,
+    };
+}
+
+/// <summary>
+/// A detector that can say why a point was anomalous. The explanation is computed only for points that score at or
+/// above <see cref="IAnomalyDetector.Threshold"/>, from the state before the point was learnt, with no allocation.
+/// </summary>
+public interface IExplainingDetector : IAnomalyDetector
+{
+    /// <summary>
+    /// Feeds one point, exactly as <see cref="IAnomalyDetector.Next"/> (the same score and state); when the score is at or
+    /// above the threshold, <paramref name="explanation"/> says why, otherwise it is <c>default</c>.
+    /// </summary>
+    double Next(long timestampMs, double value, out AnomalyExplanation explanation);
+}
