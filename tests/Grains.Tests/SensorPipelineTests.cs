@@ -390,6 +390,24 @@ public sealed class SensorPipelineTests
         AssertSameState(original, restored);
     }
 
+    [Fact]
+    public void An_explained_anomaly_survives_the_orleans_serializer()
+    {
+        var serializer = new ServiceCollection()
+            .AddSerializer(b => b.AddAssembly(typeof(SensorState).Assembly))
+            .BuildServiceProvider()
+            .GetRequiredService<Serializer>();
+        var at = new DateTime(2026, 11, 25, 0, 0, 0, DateTimeKind.Utc);
+        var explained = new Anomaly("s-1", "value", T0, 7, 95, 0.93, "fusion", at) { Kind = "time-of-day", Expected = 21.5, Lower = 12.25, Upper = 30.75 };
+        var plain = new Anomaly("s-1", "value", T0, 8, 95, 0.8, "rcf", at);
+        var state = new SensorState { Recent = [explained, plain] };
+
+        var copy = serializer.Deserialize<SensorState>(serializer.SerializeToArray(state))!;
+
+        Assert.Equal([explained, plain], copy.RecentAnomalies);
+        Assert.Null(copy.RecentAnomalies[1].Kind);
+    }
+
     private static void AssertSameState(SensorPipeline a, SensorPipeline b)
     {
         Assert.Equal(a.Counts, b.Counts);
