@@ -130,15 +130,17 @@ public sealed class Detect : IFunctionHandler<SensorEvent, SensorEvent?>, IState
                 evt.Anomalies.Add(new SensorAnomaly(metric.Name, value, score, detector.Name)
                 {
                     Kind = explanation.KindName,
-                    Expected = explained ? explanation.Expected : null,
-                    Lower = explained ? explanation.Lower : null,
-                    Upper = explained ? explanation.Upper : null,
+                    Expected = explained ? Finite(explanation.Expected) : null,
+                    Lower = explained ? Finite(explanation.Lower) : null, // e.g. no z reaches a threshold of 1: no band
+                    Upper = explained ? Finite(explanation.Upper) : null,
                 });
             }
         }
 
         return Passed.Of(evt);
     }
+
+    private static double? Finite(double x) => double.IsFinite(x) ? x : null;
 
     /// <summary>Applies an environment now rather than at the next event (a reconfiguration restarts detectors at once).</summary>
     public void Configure(IReadOnlyDictionary<string, string> environment) => Settings(environment);

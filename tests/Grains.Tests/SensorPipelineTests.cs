@@ -261,6 +261,27 @@ public sealed class SensorPipelineTests
     }
 
     [Fact]
+    public void An_alert_no_z_can_reach_has_no_band_and_still_serialises()
+    {
+        // threshold 1: only fusion's entropy component (a wholly new distribution scores 1) can reach it, and no
+        // deviation from the level can, so the band is unbounded: reported as no band, not as an infinity JSON refuses
+        var p = NewPipeline(new SensorPipelineOptions());
+        p.Reconfigure(new SensorConfig { DetectorParameters = new() { ["threshold"] = 1, ["wEntropy"] = 1, ["warmup"] = 20 } });
+        var random = new Random(5);
+        for (var i = 0; i < 400; i++) p.Process(R(i, T0 + i * 1000L, i < 200 ? Normal(random, i) : 60 + Normal(random, i)), _found);
+
+        Assert.Contains(_found, a => a.Seq == 200); // the shift to 60
+        Assert.All(_found, anomaly =>
+        {
+            Assert.Equal("distribution", anomaly.Kind);
+            Assert.NotNull(anomaly.Expected);
+            Assert.Null(anomaly.Lower);
+            Assert.Null(anomaly.Upper);
+            Assert.Contains("\"kind\":\"distribution\"", System.Text.Json.JsonSerializer.Serialize(anomaly, System.Text.Json.JsonSerializerOptions.Web));
+        });
+    }
+
+    [Fact]
     public void Recent_anomalies_are_bounded_oldest_first_out()
     {
         var p = NewPipeline(new SensorPipelineOptions { DefaultDetector = DetectorCatalog.LightName, RecentAnomalies = 3 });
