@@ -20,10 +20,11 @@ public enum AnomalyKind : byte
 }
 
 /// <summary>
-/// Why a point scored at or above the detector's threshold, in the units of the value the detector was fed:
-/// the value it expected, and the band it would have accepted without an alert (for <see cref="AnomalyKind.NewExtreme"/>,
-/// the range seen so far, widened by the detector's tolerance). Like a CloudWatch anomaly-detection band: an alert
-/// reads "95 where about 21 was expected, 12..30 is normal at this hour".
+/// Why a point scored at or above the detector's threshold, in the units of the value the detector was fed: the value
+/// it expected, and the band strictly inside which no value would have alerted at that moment. Like a CloudWatch
+/// anomaly-detection band: an alert reads "95 where about 21 was expected, 12..30 is normal at this hour".
+/// <see cref="Lower"/> and <see cref="Upper"/> are NaN where the detector can give no such band (e.g. a threshold of 0),
+/// and infinite where no value on that side can alert.
 /// </summary>
 public readonly record struct AnomalyExplanation(AnomalyKind Kind, double Expected, double Lower, double Upper)
 {

@@ -75,7 +75,7 @@ public sealed class EwmaZScoreDetector : IExplainingDetector
         if (explain && passed >= Threshold)
         {
             // the band of values whose z stays below the one that reaches the threshold
-            var zAlert = Threshold < 1 ? Threshold * _zAtHalf / (1 - Threshold) : double.PositiveInfinity;
+            var zAlert = Threshold <= 0 ? double.NaN : Threshold < 1 ? Threshold * _zAtHalf / (1 - Threshold) : double.PositiveInfinity;
             explanation = new AnomalyExplanation(AnomalyKind.Level, _mean, _mean - zAlert * scale, _mean + zAlert * scale);
         }
 

@@ -193,42 +193,57 @@ internal sealed class FusionDetector<TBase> : IExplainingDetector
 
     /// <summary>
     /// Why a point passed the threshold, from the state before it is learnt: the part that scored highest, the value it
-    /// expected (the level, or the hour's slot when that decided), and the band of values that would not have alerted:
-    /// inside the z band of the level and of the hour's slot (the z that reaches the threshold, times the tail
-    /// calibration, times each baseline's robust scale) and, where the spatial novelty can alert, not beyond the
-    /// range seen so far plus its tolerance while more than spatialMin scales from the level. (Not counted: the
-    /// optional entropy component, and the recurrence damping, which only ever spares values outside the band.)
+    /// expected (the level, or the hour's slot when that decided), and the band strictly inside which no value would
+    /// have alerted at that moment: inside the z band of the level and of the hour's slot (the z that reaches the
+    /// threshold, times the tail calibration, times each baseline's robust scale) and, where the spatial novelty can
+    /// alert, not beyond the range seen so far plus its tolerance while more than spatialMin scales from the level.
+    /// Outside it every value alerts, except where the recurrence damping spares a large deviation at a time of day
+    /// that repeats an earlier one (the band is still a guarantee, not the whole non-alerting set). No band (NaN) where
+    /// none can be given: a threshold of 0 (everything alerts) or the entropy component able to alert on its own.
     /// </summary>
     private AnomalyExplanation Explain(double zScore, double score, bool extreme, double range, double sEff, double calibration, SlotBand slot)
     {
         var kind = extreme ? AnomalyKind.NewExtreme
             : score > zScore ? AnomalyKind.Distribution
             : slot.Decided ? AnomalyKind.TimeOfDay : AnomalyKind.Level;
+        var expected = slot.Decided ? slot.Mean : _base.Mean;
         var t = _s.Threshold;
+        if (t <= 0 || (_entropy != null && _s.WEntropy >= t)) return new AnomalyExplanation(kind, expected, double.NaN, double.NaN);
+
         var zAlert = t < 1 ? t * _s.ZScale / (1 - t) * calibration : double.PositiveInfinity;
         var mean = _base.Mean;
         var lower = mean - zAlert * sEff;
         var upper = mean + zAlert * sEff;
-        if (slot.Valid && _s.SeasonMode == 2)
+        if (slot.Valid)
         {
-            lower = Math.Max(lower, slot.Mean - zAlert * slot.Scale);
-            upper = Math.Min(upper, slot.Mean + zAlert * slot.Scale);
-        }
-        else if (slot.Decided)
-        {
-            // min of the two z's (season=1): the value alerts only where both baselines find it far; report the slot's band
-            lower = slot.Mean - zAlert * slot.Scale;
-            upper = slot.Mean + zAlert * slot.Scale;
+            var slotLower = slot.Mean - zAlert * slot.Scale;
+            var slotUpper = slot.Mean + zAlert * slot.Scale;
+            if (_s.SeasonMode == 2)
+            {
+                // max of the two z's (the default): a value alerts where either baseline finds it far
+                lower = Math.Max(lower, slotLower);
+                upper = Math.Min(upper, slotUpper);
+            }
+            else if (slotLower <= upper && lower <= slotUpper)
+            {
+                // min of the two z's (season=1): it alerts only where both find it far, so either band is safe
+                lower = Math.Min(lower, slotLower);
+                upper = Math.Max(upper, slotUpper);
+            }
+            else
+            {
+                return new AnomalyExplanation(kind, expected, double.NaN, double.NaN); // two separate bands: no one band
+            }
         }
 
-        if (_s.Spatial >= t && _s.Spatial > 0 && range > 0 && _count > _s.Warmup)
+        if (_s.Spatial >= t && range > 0 && _count > _s.Warmup)
         {
             var tol = _s.SpatialTol * range;
             lower = Math.Max(lower, Math.Min(_base.Lo - tol, mean - _s.SpatialMin * sEff));
             upper = Math.Min(upper, Math.Max(_base.Hi + tol, mean + _s.SpatialMin * sEff));
         }
 
-        return new AnomalyExplanation(kind, slot.Decided ? slot.Mean : mean, lower, upper);
+        return new AnomalyExplanation(kind, expected, lower, upper);
     }
 
     public byte[] SaveState()

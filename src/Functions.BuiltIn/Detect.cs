@@ -114,7 +114,9 @@ public sealed class Detect : IFunctionHandler<SensorEvent, SensorEvent?>, IState
             }
 
             var value = metric.Value;
-            track.Smoothed = track.Count == 0 || alpha >= 1.0 ? value : track.Smoothed + alpha * (value - track.Smoothed);
+            var previous = track.Smoothed;
+            var smoothing = track.Count > 0 && alpha < 1.0;
+            track.Smoothed = smoothing ? previous + alpha * (value - previous) : value;
             track.Add(value);
             track.LastTimestampMs = evt.Timestamp;
             var detector = track.Detector;
@@ -127,12 +129,16 @@ public sealed class Detect : IFunctionHandler<SensorEvent, SensorEvent?>, IState
             {
                 Anomalies++;
                 var explained = explanation.Kind != AnomalyKind.None;
+                // The detector saw the smoothed value. The band is given in the reading's own units: the reading that
+                // smooths to x is previous + (x - previous) / alpha (exact: smoothing is monotone). The expected value is
+                // the detector's level (or the hour's), the same in either units.
+                double Raw(double x) => smoothing ? previous + (x - previous) / alpha : x;
                 evt.Anomalies.Add(new SensorAnomaly(metric.Name, value, score, detector.Name)
                 {
                     Kind = explanation.KindName,
                     Expected = explained ? Finite(explanation.Expected) : null,
-                    Lower = explained ? Finite(explanation.Lower) : null, // e.g. no z reaches a threshold of 1: no band
-                    Upper = explained ? Finite(explanation.Upper) : null,
+                    Lower = explained ? Finite(Raw(explanation.Lower)) : null, // unbounded (no z reaches a threshold of 1), or none: null
+                    Upper = explained ? Finite(Raw(explanation.Upper)) : null,
                 });
             }
         }

@@ -157,4 +157,97 @@ public class ExplanationTests
         Assert.True(Copy(d).Next(Start + 3000 * Step, e.Upper + margin, out var above) >= d.Threshold);
         Assert.Equal(AnomalyKind.NewExtreme, above.Kind);
     }
+
+    /// <summary>
+    /// A 40..60 daily cycle with noise over 20 days, with spikes, a dip and a short level shift at different times of
+    /// day (so the recurrence damping, which spares large deviations at a repeated time of day, never applies).
+    /// </summary>
+    private static double[] Eventful()
+    {
+        var v = Series(288 * 20, 13, amplitude: 10, noise: 0.8);
+        (int Day, int Hour, double Delta, int Length)[] events =
+            [(3, 1, 60, 1), (5, 5, -45, 1), (8, 9, 90, 1), (11, 13, 30, 24), (14, 17, -70, 1), (17, 21, 40, 3)];
+        foreach (var (day, hour, delta, length) in events)
+        {
+            for (var k = 0; k < length; k++) v[day * 288 + hour * 12 + k] += delta;
+        }
+
+        return v;
+    }
+
+    /// <summary>Feeds the series; at every alert, probes the state before it with values across the band and beyond.</summary>
+    private static (int Alerts, int Inside, int Outside, int SparedOutside) Probe(string name, double[] v, IReadOnlyDictionary<string, double>? p = null)
+    {
+        var d = (IExplainingDetector)DetectorCatalog.Create(name, p);
+        var (alerts, inside, outside, spared) = (0, 0, 0, 0);
+        for (var i = 0; i < v.Length; i++)
+        {
+            var before = d.SaveState();
+            var t = Start + i * Step;
+            if (d.Next(t, v[i], out var e) < d.Threshold) continue;
+            alerts++;
+            var width = e.Upper - e.Lower;
+            Assert.True(width > 0, $"{name} row {i}: {e}");
+            for (var k = -100; k <= 300; k++)
+            {
+                var x = e.Lower - width + k * width / 100;
+                if (Math.Abs(x - e.Lower) < 1e-9 * width || Math.Abs(x - e.Upper) < 1e-9 * width) continue;
+                var probe = (IExplainingDetector)DetectorCatalog.Create(name, p);
+                probe.LoadState(before);
+                var alerted = probe.Next(t, x, out _) >= d.Threshold;
+                if (x > e.Lower && x < e.Upper)
+                {
+                    inside++;
+                    if (alerted) Assert.Fail($"{name} row {i}: {x} inside {e} alerted");
+                }
+                else
+                {
+                    outside++;
+                    if (!alerted) spared++;
+                }
+            }
+        }
+
+        return (alerts, inside, outside, spared);
+    }
+
+    [Theory]
+    [MemberData(nameof(Explaining))]
+    public void NoValueInsideTheBandAlertsAndEveryValueOutsideDoes(string name)
+    {
+        var (alerts, inside, outside, spared) = Probe(name, Eventful());
+
+        Assert.True(alerts >= 3, $"{name}: {alerts} alerts");
+        Assert.True(inside >= 99 * alerts && outside >= 300 * alerts, $"{inside} inside, {outside} outside");
+        Assert.Equal(0, spared);
+    }
+
+    [Fact]
+    public void ARecurringDeviationKeepsTheBandAGuaranteeButMaySpareValuesOutsideIt()
+    {
+        // the same +35 at 03:00 every day: from the second day the recurrence damping zeroes such a deviation's z,
+        // so only a new extreme (or a deviation too small to count as a repeat) alerts there
+        var v = Series(288 * 12, 17, amplitude: 10, noise: 0.8);
+        for (var day = 2; day < 12; day++) v[day * 288 + 36] += 35 + day;
+        var (alerts, inside, _, spared) = Probe("fusion", v);
+
+        Assert.True(alerts >= 2 && inside > 0, $"{alerts} alerts");
+        Assert.True(spared > 0, "expected the recurrence damping to spare some values outside the band");
+        var (_, _, _, sparedWithoutDamping) = Probe("fusion", v, new Dictionary<string, double> { ["recurDamp"] = 1 });
+        Assert.Equal(0, sparedWithoutDamping);
+    }
+
+    [Theory]
+    [InlineData("fusion")]
+    [InlineData("ewma-z")]
+    public void AThresholdOfZeroGivesNoBand(string name)
+    {
+        var d = (IExplainingDetector)DetectorCatalog.Create(name, new Dictionary<string, double> { ["threshold"] = 0, ["warmup"] = 5 });
+        var v = Series(50, 3);
+        var e = default(AnomalyExplanation);
+        for (var i = 0; i < v.Length; i++) d.Next(Start + i * Step, v[i], out e);
+
+        Assert.NotEqual(AnomalyKind.None, e.Kind);
+        Assert.True(double.IsNaN(e.Lower) && double.IsNaN(e.Upper), e.ToString());
+    }
 }

@@ -260,6 +260,37 @@ public sealed class SensorPipelineTests
         Assert.InRange(anomaly.Upper!.Value, anomaly.Expected.Value, 30);
     }
 
+    [Theory]
+    [InlineData(DetectorCatalog.LightName)]
+    [InlineData(DetectorCatalog.DefaultName)]
+    public void With_smoothing_the_band_is_in_the_readings_units_and_its_edge_is_where_alerts_start(string detector)
+    {
+        // the detector sees the smoothed value (alpha 0.5); the band is converted back to raw readings, so a raw
+        // reading just inside it does not alert and one just outside does
+        SensorPipeline Fed(List<Anomaly> found)
+        {
+            var p = NewPipeline(new SensorPipelineOptions { DefaultDetector = detector });
+            p.Reconfigure(new SensorConfig { SmoothingAlpha = 0.5 });
+            var random = new Random(9);
+            for (var i = 0; i < 400; i++) p.Process(R(i, T0 + i * 1000L, Normal(random, i)), found);
+            return p;
+        }
+
+        var first = new List<Anomaly>();
+        Fed(first).Process(R(400, T0 + 400_000, 80), first);
+        var anomaly = Assert.Single(first);
+        var upper = anomaly.Upper!.Value;
+        var margin = 1e-6 * (upper - anomaly.Lower!.Value);
+        Assert.InRange(upper, 21, 80);
+
+        var inside = new List<Anomaly>();
+        Fed(inside).Process(R(400, T0 + 400_000, upper - margin), inside);
+        Assert.Empty(inside);
+        var outside = new List<Anomaly>();
+        Fed(outside).Process(R(400, T0 + 400_000, upper + margin), outside);
+        Assert.Equal(anomaly.Upper, Assert.Single(outside).Upper);
+    }
+
     [Fact]
     public void An_alert_no_z_can_reach_has_no_band_and_still_serialises()
     {
