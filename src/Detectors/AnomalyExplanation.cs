@@ -50,4 +50,12 @@ public interface IExplainingDetector : IAnomalyDetector
     /// above the threshold, <paramref name="explanation"/> says why, otherwise it is <c>default</c>.
     /// </summary>
     double Next(long timestampMs, double value, out AnomalyExplanation explanation);
+
+    /// <summary>
+    /// What the detector would accept now from a point at <paramref name="timestampMs"/> (changing nothing): the value it
+    /// expects and the band strictly inside which such a point would not alert, ignoring the rest period after an alert.
+    /// <see cref="AnomalyExplanation.Kind"/> is <see cref="AnomalyKind.None"/>; the band is NaN during the warm-up (nothing
+    /// alerts yet) and where the detector can give none.
+    /// </summary>
+    AnomalyExplanation Band(long timestampMs);
 }

@@ -72,12 +72,7 @@ public sealed class EwmaZScoreDetector : IExplainingDetector
         var z = deviation / scale;
         var score = z / (z + _zAtHalf);
         var passed = _gate.Pass(_count, _warmup, score, Threshold, _rest);
-        if (explain && passed >= Threshold)
-        {
-            // the band of values whose z stays below the one that reaches the threshold
-            var zAlert = Threshold <= 0 ? double.NaN : Threshold < 1 ? Threshold * _zAtHalf / (1 - Threshold) : double.PositiveInfinity;
-            explanation = new AnomalyExplanation(AnomalyKind.Level, _mean, _mean - zAlert * scale, _mean + zAlert * scale);
-        }
+        if (explain && passed >= Threshold) explanation = Accepted(AnomalyKind.Level, scale);
 
         // Winsorise the update so one outlier does not drag the baseline.
         var clipped = Math.Min(deviation, _clip * scale);
@@ -87,6 +82,18 @@ public sealed class EwmaZScoreDetector : IExplainingDetector
         _mad += a * (clipped - _mad);
 
         return passed;
+    }
+
+    public AnomalyExplanation Band(long timestampMs)
+        => _count < _warmup
+            ? new AnomalyExplanation(AnomalyKind.None, _mean, double.NaN, double.NaN)
+            : Accepted(AnomalyKind.None, 1.25 * _mad + 1e-9 * (Math.Abs(_mean) + 1));
+
+    /// <summary>The band of values whose z stays below the one that reaches the threshold (none for a threshold of 0).</summary>
+    private AnomalyExplanation Accepted(AnomalyKind kind, double scale)
+    {
+        var zAlert = Threshold <= 0 ? double.NaN : Threshold < 1 ? Threshold * _zAtHalf / (1 - Threshold) : double.PositiveInfinity;
+        return new AnomalyExplanation(kind, _mean, _mean - zAlert * scale, _mean + zAlert * scale);
     }
 
     public byte[] SaveState() => new StateWriter(CatalogName).Write(_mean).Write(_mad).Write(_count).Write(_gate.Left).ToArray();

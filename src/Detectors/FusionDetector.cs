@@ -142,8 +142,7 @@ internal sealed class FusionDetector<TBase> : IExplainingDetector
             var q = Math.Exp(_logQ);
             // Heavy tails (log q99/q90 above the knee, e.g. tweet counts; a Gaussian's is 0.45, an exponential's 0.69)
             // are calibrated against an extrapolated higher quantile, so their routine bursts stop alerting.
-            var heavy = Math.Max(0, _logQ - _logQ90 - _s.TailKnee);
-            var qx = heavy > 0 ? Math.Exp(_logQ + _s.TailExtrap * heavy) : q;
+            var qx = TailQuantile(q);
             calibration = Math.Max(qx, _s.TailRef) / _s.TailRef;
             var zc = z * _s.TailRef / Math.Max(qx, _s.TailRef);
             _logQ += _s.TailEta * (z > q ? _s.TailP : -(1 - _s.TailP));
@@ -191,6 +190,26 @@ internal sealed class FusionDetector<TBase> : IExplainingDetector
         return passed;
     }
 
+    /// <summary>The running tail quantile of z (<paramref name="q"/>), extrapolated where the tail is heavy (log q99/q90 above the knee).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private double TailQuantile(double q)
+    {
+        var heavy = Math.Max(0, _logQ - _logQ90 - _s.TailKnee);
+        return heavy > 0 ? Math.Exp(_logQ + _s.TailExtrap * heavy) : q;
+    }
+
+    public AnomalyExplanation Band(long timestampMs)
+    {
+        var expectedLevel = _base.Mean;
+        if (_count < Math.Max(1, _s.Warmup)) return new AnomalyExplanation(AnomalyKind.None, expectedLevel, double.NaN, double.NaN);
+        var range = _base.Hi - _base.Lo;
+        var floor = _base.Floor(range, _s.RangeFloor);
+        var slot = _s.SeasonMode != 0 ? _base.Peek(timestampMs, floor) : default;
+        var calibration = _s.TailP > 0 ? Math.Max(TailQuantile(Math.Exp(_logQ)), _s.TailRef) / _s.TailRef : 1.0;
+        var (lower, upper) = AcceptedBand(range, _base.Scale(floor), calibration, slot, spatialArmed: _count + 1 > _s.Warmup);
+        return new AnomalyExplanation(AnomalyKind.None, slot.Valid ? slot.Mean : expectedLevel, lower, upper);
+    }
+
     /// <summary>
     /// Why a point passed the threshold, from the state before it is learnt: the part that scored highest, the value it
     /// expected (the level, or the hour's slot when that decided), and the band strictly inside which no value would
@@ -206,9 +225,15 @@ internal sealed class FusionDetector<TBase> : IExplainingDetector
         var kind = extreme ? AnomalyKind.NewExtreme
             : score > zScore ? AnomalyKind.Distribution
             : slot.Decided ? AnomalyKind.TimeOfDay : AnomalyKind.Level;
-        var expected = slot.Decided ? slot.Mean : _base.Mean;
+        var (lower, upper) = AcceptedBand(range, sEff, calibration, slot, spatialArmed: _count > _s.Warmup);
+        return new AnomalyExplanation(kind, slot.Decided ? slot.Mean : _base.Mean, lower, upper);
+    }
+
+    /// <summary>The band strictly inside which a point does not alert (see <see cref="Explain"/>); NaN where there is none.</summary>
+    private (double Lower, double Upper) AcceptedBand(double range, double sEff, double calibration, SlotBand slot, bool spatialArmed)
+    {
         var t = _s.Threshold;
-        if (t <= 0 || (_entropy != null && _s.WEntropy >= t)) return new AnomalyExplanation(kind, expected, double.NaN, double.NaN);
+        if (t <= 0 || (_entropy != null && _s.WEntropy >= t)) return (double.NaN, double.NaN);
 
         var zAlert = t < 1 ? t * _s.ZScale / (1 - t) * calibration : double.PositiveInfinity;
         var mean = _base.Mean;
@@ -232,18 +257,18 @@ internal sealed class FusionDetector<TBase> : IExplainingDetector
             }
             else
             {
-                return new AnomalyExplanation(kind, expected, double.NaN, double.NaN); // two separate bands: no one band
+                return (double.NaN, double.NaN); // two separate bands: no one band
             }
         }
 
-        if (_s.Spatial >= t && range > 0 && _count > _s.Warmup)
+        if (_s.Spatial >= t && range > 0 && spatialArmed)
         {
             var tol = _s.SpatialTol * range;
             lower = Math.Max(lower, Math.Min(_base.Lo - tol, mean - _s.SpatialMin * sEff));
             upper = Math.Min(upper, Math.Max(_base.Hi + tol, mean + _s.SpatialMin * sEff));
         }
 
-        return new AnomalyExplanation(kind, expected, lower, upper);
+        return (lower, upper);
     }
 
     public byte[] SaveState()

@@ -98,6 +98,14 @@ internal struct RobustBaseline : IFusionBaseline
         return z;
     }
 
+    /// <summary>The slot a point at <paramref name="timestampMs"/> would be compared with (none below 3 points); changes nothing.</summary>
+    public readonly SlotBand Peek(long timestampMs, double floor)
+    {
+        var slot = (int)((timestampMs / 3_600_000) % Slots);
+        if (slot < 0) slot += Slots;
+        return _counts[slot] < 3 ? default : new SlotBand(true, false, _slots[slot], Math.Max(1.25 * _slots[Slots + slot], floor));
+    }
+
     /// <summary>Saved as three 24-double blocks (mean, mad, count), the layout the detectors always used.</summary>
     public StateWriter WriteSlots(StateWriter w)
     {
@@ -150,6 +158,9 @@ internal struct LevelBaseline : IFusionBaseline
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public readonly double Scale(double floor) => Math.Max(1.25 * Mad, floor);
 
+    /// <summary>No hour-of-day slots.</summary>
+    public readonly SlotBand Peek(long timestampMs, double floor) => default;
+
     /// <summary>No hour-of-day slots: the level z stands.</summary>
     public readonly double Season(long timestampMs, double value, double z, double floor, double clip, double alpha, int mode, out SlotBand band)
     {
@@ -197,6 +208,8 @@ internal interface IFusionBaseline
     double Scale(double floor);
 
     double Season(long timestampMs, double value, double z, double floor, double clip, double alpha, int mode, out SlotBand band);
+
+    SlotBand Peek(long timestampMs, double floor);
 
     void Update(double value, double dev, double scale, double clip, double a);
 

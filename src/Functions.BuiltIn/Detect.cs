@@ -148,6 +148,22 @@ public sealed class Detect : IFunctionHandler<SensorEvent, SensorEvent?>, IState
 
     private static double? Finite(double x) => double.IsFinite(x) ? x : null;
 
+    /// <summary>
+    /// What the metric's detector would accept from the next reading at the time of the last one: the value it expects
+    /// and the band (in the reading's units, smoothing undone) strictly inside which that reading would not alert.
+    /// Null where the detector does not explain itself, during its warm-up, or where it can give no band.
+    /// </summary>
+    public (double? Expected, double? Lower, double? Upper) Band(string metric)
+    {
+        var track = _tracks.FirstOrDefault(t => string.Equals(t.Name, metric, StringComparison.Ordinal));
+        if (track?.Detector is not IExplainingDetector explaining || track.Count == 0) return default;
+        var band = explaining.Band(track.LastTimestampMs);
+        var alpha = _settings?.Alpha ?? 1.0;
+        var previous = track.Smoothed;
+        double? Raw(double x) => Finite(alpha < 1.0 ? previous + (x - previous) / alpha : x);
+        return (Finite(band.Expected), Raw(band.Lower), Raw(band.Upper));
+    }
+
     /// <summary>Applies an environment now rather than at the next event (a reconfiguration restarts detectors at once).</summary>
     public void Configure(IReadOnlyDictionary<string, string> environment) => Settings(environment);
 

@@ -112,6 +112,12 @@ public sealed class SensorGrainTests(ClusterFixture fixture)
         var snapshot = await SnapshotUntil(sensor, s => s.Counts.Accepted == 100, "100 readings");
         Assert.Equal(1, snapshot.Counts.Anomalies);
         Assert.Equal([anomaly], snapshot.RecentAnomalies);
+        Assert.Equal("level", anomaly.Kind);
+        // what is normal now: the level and the band the next reading would be judged against
+        var detector = Assert.Single(snapshot.Metrics).Detector;
+        Assert.InRange(detector.Expected!.Value, 20, 21);
+        Assert.InRange(detector.Lower!.Value, 10, 20);
+        Assert.InRange(detector.Upper!.Value, 21, 40);
         Assert.Equal([anomaly], await sensor.GetAnomalies(10));
         Assert.Empty(await sensor.GetAnomalies(0));
         Assert.Single(RecordingOutboundPort.Instance.For(id)); // sent once, not per snapshot

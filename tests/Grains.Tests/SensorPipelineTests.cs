@@ -291,6 +291,36 @@ public sealed class SensorPipelineTests
         Assert.Equal(anomaly.Upper, Assert.Single(outside).Upper);
     }
 
+    [Theory]
+    [InlineData(DetectorCatalog.LightName)]
+    [InlineData(DetectorCatalog.DefaultName)]
+    public void The_band_now_is_where_the_next_readings_alerts_start(string detector)
+    {
+        SensorPipeline Fed(List<Anomaly> found)
+        {
+            var p = NewPipeline(new SensorPipelineOptions { DefaultDetector = detector });
+            p.Reconfigure(new SensorConfig { SmoothingAlpha = 0.5 });
+            var random = new Random(4);
+            for (var i = 0; i < 400; i++) p.Process(R(i, T0 + i * 1000L, Normal(random, i)), found);
+            return p;
+        }
+
+        Assert.Equal(default, NewPipeline(new SensorPipelineOptions { DefaultDetector = detector }).Band("value"));
+        var (expected, lower, upper) = Fed(_found).Band("value");
+        Assert.InRange(expected!.Value, 19, 21);
+        Assert.InRange(lower!.Value, 0, expected.Value);
+        Assert.InRange(upper!.Value, expected.Value, 40);
+        var margin = 1e-6 * (upper.Value - lower.Value);
+        foreach (var (value, alerts) in new[] { (upper.Value - margin, false), (upper.Value + margin, true), (lower.Value + margin, false), (lower.Value - margin, true) })
+        {
+            var found = new List<Anomaly>();
+            var p = Fed(found);
+            found.Clear();
+            p.Process(R(400, T0 + 400_000, value), found);
+            Assert.True(alerts == (found.Count == 1), $"{value} in {lower}..{upper}: {found.Count} anomalies");
+        }
+    }
+
     [Fact]
     public void An_alert_no_z_can_reach_has_no_band_and_still_serialises()
     {

@@ -61,6 +61,9 @@ public sealed class SensorPipeline
 
     public IReadOnlyDictionary<string, MetricTrack> Metrics => _detect.Metrics;
 
+    /// <summary>The band the metric's detector would accept the next reading in (see <see cref="Detect.Band"/>).</summary>
+    public (double? Expected, double? Lower, double? Upper) Band(string metric) => _detect.Band(metric);
+
     public long HighestSeq => _preprocess.HighestSeq;
 
     public long NewestTimestampMs => _preprocess.NewestTimestampMs;

@@ -270,21 +270,28 @@ public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserv
             c.MetricLimitExceeded);
         var metrics = _pipeline.Metrics
             .OrderBy(kv => kv.Key, StringComparer.Ordinal)
-            .Select(kv => new MetricSummary(
-                kv.Key,
-                kv.Value.Count,
-                kv.Value.Mean,
-                Math.Sqrt(kv.Value.Variance),
-                kv.Value.Min,
-                kv.Value.Max,
-                kv.Value.Last,
-                kv.Value.LastTimestampMs,
-                new DetectorSummary(
-                    kv.Value.Detector.Name,
-                    kv.Value.Detector.Threshold,
-                    kv.Value.LastScore,
-                    kv.Value.Detector.Count,
-                    kv.Value.Detector.StateSize)))
+            .Select(kv =>
+            {
+                var (expected, lower, upper) = _pipeline.Band(kv.Key);
+                return new MetricSummary(
+                    kv.Key,
+                    kv.Value.Count,
+                    kv.Value.Mean,
+                    Math.Sqrt(kv.Value.Variance),
+                    kv.Value.Min,
+                    kv.Value.Max,
+                    kv.Value.Last,
+                    kv.Value.LastTimestampMs,
+                    new DetectorSummary(
+                        kv.Value.Detector.Name,
+                        kv.Value.Detector.Threshold,
+                        kv.Value.LastScore,
+                        kv.Value.Detector.Count,
+                        kv.Value.Detector.StateSize,
+                        expected,
+                        lower,
+                        upper));
+            })
             .ToArray();
         var known = _registered || s.FirstSeenUtc != default;
         return new SensorSnapshot(

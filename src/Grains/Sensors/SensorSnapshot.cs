@@ -25,13 +25,21 @@ public sealed record MetricSummary(
     [property: Id(7)] long LastTimestampMs,
     [property: Id(8)] DetectorSummary Detector);
 
+/// <summary>
+/// A metric's detector: its threshold, last score and cost, and what is normal now: the value it expects and the band
+/// strictly inside which the next reading (at the last reading's time of day) would not alert, in the reading's units;
+/// null where the detector does not explain itself or is still warming up.
+/// </summary>
 [GenerateSerializer, Immutable]
 public sealed record DetectorSummary(
     [property: Id(0)] string Name,
     [property: Id(1)] double Threshold,
     [property: Id(2)] double LastScore,
     [property: Id(3)] long Points,
-    [property: Id(4)] int StateBytes);
+    [property: Id(4)] int StateBytes,
+    [property: Id(5)] double? Expected = null,
+    [property: Id(6)] double? Lower = null,
+    [property: Id(7)] double? Upper = null);
 
 /// <summary>The live state of one sensor's environment.</summary>
 [GenerateSerializer, Immutable]
