@@ -260,6 +260,16 @@ public sealed class SensorPipelineTests
         Assert.InRange(anomaly.Upper!.Value, anomaly.Expected.Value, 30);
     }
 
+    /// <summary>A pipeline with smoothing (alpha 0.5) after 400 ordinary readings, the same for the same seed.</summary>
+    private SensorPipeline SmoothedAndWarm(string detector, int seed, List<Anomaly> found)
+    {
+        var p = NewPipeline(new SensorPipelineOptions { DefaultDetector = detector });
+        p.Reconfigure(new SensorConfig { SmoothingAlpha = 0.5 });
+        var random = new Random(seed);
+        for (var i = 0; i < 400; i++) p.Process(R(i, T0 + i * 1000L, Normal(random, i)), found);
+        return p;
+    }
+
     [Theory]
     [InlineData(DetectorCatalog.LightName)]
     [InlineData(DetectorCatalog.DefaultName)]
@@ -267,14 +277,7 @@ public sealed class SensorPipelineTests
     {
         // the detector sees the smoothed value (alpha 0.5); the band is converted back to raw readings, so a raw
         // reading just inside it does not alert and one just outside does
-        SensorPipeline Fed(List<Anomaly> found)
-        {
-            var p = NewPipeline(new SensorPipelineOptions { DefaultDetector = detector });
-            p.Reconfigure(new SensorConfig { SmoothingAlpha = 0.5 });
-            var random = new Random(9);
-            for (var i = 0; i < 400; i++) p.Process(R(i, T0 + i * 1000L, Normal(random, i)), found);
-            return p;
-        }
+        SensorPipeline Fed(List<Anomaly> found) => SmoothedAndWarm(detector, 9, found);
 
         var first = new List<Anomaly>();
         Fed(first).Process(R(400, T0 + 400_000, 80), first);
@@ -296,14 +299,7 @@ public sealed class SensorPipelineTests
     [InlineData(DetectorCatalog.DefaultName)]
     public void The_band_now_is_where_the_next_readings_alerts_start(string detector)
     {
-        SensorPipeline Fed(List<Anomaly> found)
-        {
-            var p = NewPipeline(new SensorPipelineOptions { DefaultDetector = detector });
-            p.Reconfigure(new SensorConfig { SmoothingAlpha = 0.5 });
-            var random = new Random(4);
-            for (var i = 0; i < 400; i++) p.Process(R(i, T0 + i * 1000L, Normal(random, i)), found);
-            return p;
-        }
+        SensorPipeline Fed(List<Anomaly> found) => SmoothedAndWarm(detector, 4, found);
 
         Assert.Equal(default, NewPipeline(new SensorPipelineOptions { DefaultDetector = detector }).Band("value"));
         var (expected, lower, upper) = Fed(_found).Band("value");
