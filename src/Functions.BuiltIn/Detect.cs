@@ -129,16 +129,13 @@ public sealed class Detect : IFunctionHandler<SensorEvent, SensorEvent?>, IState
             {
                 Anomalies++;
                 var explained = explanation.Kind != AnomalyKind.None;
-                // The detector saw the smoothed value. The band is given in the reading's own units: the reading that
-                // smooths to x is previous + (x - previous) / alpha (exact: smoothing is monotone). The expected value is
-                // the detector's level (or the hour's), the same in either units.
-                double Raw(double x) => smoothing ? previous + (x - previous) / alpha : x;
+                var a = smoothing ? alpha : 1.0;
                 evt.Anomalies.Add(new SensorAnomaly(metric.Name, value, score, detector.Name)
                 {
                     Kind = explanation.KindName,
                     Expected = explained ? Finite(explanation.Expected) : null,
-                    Lower = explained ? Finite(Raw(explanation.Lower)) : null, // unbounded (no z reaches a threshold of 1), or none: null
-                    Upper = explained ? Finite(Raw(explanation.Upper)) : null,
+                    Lower = explained ? Finite(Unsmoothed(explanation.Lower, previous, a)) : null, // unbounded or none: null
+                    Upper = explained ? Finite(Unsmoothed(explanation.Upper, previous, a)) : null,
                 });
             }
         }
@@ -147,6 +144,13 @@ public sealed class Detect : IFunctionHandler<SensorEvent, SensorEvent?>, IState
     }
 
     private static double? Finite(double x) => double.IsFinite(x) ? x : null;
+
+    /// <summary>
+    /// The detector sees the smoothed value; bands are given in the reading's own units. The reading that smooths to
+    /// <paramref name="x"/> from <paramref name="previous"/> is previous + (x - previous) / alpha (exact: smoothing is
+    /// monotone). The expected value is the detector's level (or the hour's), the same in either units: not converted.
+    /// </summary>
+    private static double Unsmoothed(double x, double previous, double alpha) => alpha < 1.0 ? previous + (x - previous) / alpha : x;
 
     /// <summary>
     /// What the metric's detector would accept from the next reading at the time of the last one: the value it expects
@@ -159,9 +163,7 @@ public sealed class Detect : IFunctionHandler<SensorEvent, SensorEvent?>, IState
         if (track?.Detector is not IExplainingDetector explaining || track.Count == 0) return default;
         var band = explaining.Band(track.LastTimestampMs);
         var alpha = _settings?.Alpha ?? 1.0;
-        var previous = track.Smoothed;
-        double? Raw(double x) => Finite(alpha < 1.0 ? previous + (x - previous) / alpha : x);
-        return (Finite(band.Expected), Raw(band.Lower), Raw(band.Upper));
+        return (Finite(band.Expected), Finite(Unsmoothed(band.Lower, track.Smoothed, alpha)), Finite(Unsmoothed(band.Upper, track.Smoothed, alpha)));
     }
 
     /// <summary>Applies an environment now rather than at the next event (a reconfiguration restarts detectors at once).</summary>
