@@ -68,7 +68,7 @@ public sealed class EwmaZScoreDetector : IExplainingDetector
         }
 
         var deviation = Math.Abs(value - _mean);
-        var scale = 1.25 * _mad + 1e-9 * (Math.Abs(_mean) + 1);
+        var scale = Scale();
         var z = deviation / scale;
         var score = z / (z + _zAtHalf);
         var passed = _gate.Pass(_count, _warmup, score, Threshold, _rest);
@@ -87,7 +87,10 @@ public sealed class EwmaZScoreDetector : IExplainingDetector
     public AnomalyExplanation Band(long timestampMs)
         => _count < _warmup
             ? new AnomalyExplanation(AnomalyKind.None, _mean, double.NaN, double.NaN)
-            : Accepted(AnomalyKind.None, 1.25 * _mad + 1e-9 * (Math.Abs(_mean) + 1));
+            : Accepted(AnomalyKind.None, Scale());
+
+    /// <summary>The robust scale (1.25 mad), plus a tiny relative term so a constant series stays finite.</summary>
+    private double Scale() => 1.25 * _mad + 1e-9 * (Math.Abs(_mean) + 1);
 
     /// <summary>The band of values whose z stays below the one that reaches the threshold (none for a threshold of 0).</summary>
     private AnomalyExplanation Accepted(AnomalyKind kind, double scale)

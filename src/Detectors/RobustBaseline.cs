@@ -70,8 +70,7 @@ internal struct RobustBaseline : IFusionBaseline
     /// (none while the slot has fewer than 3 points: the level z stands in).</param>
     public double Season(long timestampMs, double value, double z, double floor, double clip, double alpha, int mode, out SlotBand band)
     {
-        var slot = (int)((timestampMs / 3_600_000) % Slots);
-        if (slot < 0) slot += Slots;
+        var slot = SlotOf(timestampMs);
         ref var mean = ref _slots[slot];
         ref var mad = ref _slots[Slots + slot];
         ref var count = ref _counts[slot];
@@ -98,11 +97,17 @@ internal struct RobustBaseline : IFusionBaseline
         return z;
     }
 
+    /// <summary>The hour of the day (UTC) of a timestamp: its slot.</summary>
+    private static int SlotOf(long timestampMs)
+    {
+        var slot = (int)((timestampMs / 3_600_000) % Slots);
+        return slot < 0 ? slot + Slots : slot;
+    }
+
     /// <summary>The slot a point at <paramref name="timestampMs"/> would be compared with (none below 3 points); changes nothing.</summary>
     public readonly SlotBand Peek(long timestampMs, double floor)
     {
-        var slot = (int)((timestampMs / 3_600_000) % Slots);
-        if (slot < 0) slot += Slots;
+        var slot = SlotOf(timestampMs);
         return _counts[slot] < 3 ? default : new SlotBand(true, false, _slots[slot], Math.Max(1.25 * _slots[Slots + slot], floor));
     }
 

@@ -7,7 +7,7 @@ public readonly record struct SensorMetric(string Name, double Value);
 /// An anomaly a detector found in a <see cref="SensorEvent"/>. Detectors that explain themselves (the built-in
 /// <c>fusion</c>, <c>fusion-lite</c> and <c>ewma-z</c>) also say why: <see cref="Kind"/> ("level", "time-of-day",
 /// "new-extreme", "distribution"), the value they <see cref="Expected"/>, and the band <see cref="Lower"/>..<see cref="Upper"/>
-/// they would have accepted, in the units the detector saw (after the built-in smoothing, when it is on).
+/// strictly inside which no reading would have alerted, in the reading's units (the built-in smoothing undone).
 /// </summary>
 public sealed record SensorAnomaly(string Metric, double Value, double Score, string Detector)
 {

@@ -22,9 +22,9 @@ public sealed record Anomaly(
     /// <summary>The value the detector expected (the level, or this hour's usual value).</summary>
     [Id(9)] public double? Expected { get; init; }
 
-    /// <summary>The lowest value the detector would have accepted without an alert.</summary>
+    /// <summary>The lower edge of the band strictly inside which no reading would have alerted (null: unbounded or none).</summary>
     [Id(10)] public double? Lower { get; init; }
 
-    /// <summary>The highest value the detector would have accepted without an alert.</summary>
+    /// <summary>The upper edge of the band strictly inside which no reading would have alerted (null: unbounded or none).</summary>
     [Id(11)] public double? Upper { get; init; }
 }
