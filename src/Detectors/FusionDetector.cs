@@ -27,7 +27,7 @@ public static class FusionDetector
 }
 
 /// <summary>The fusion detector over a baseline with (<see cref="RobustBaseline"/>) or without (<see cref="LevelBaseline"/>) hour-of-day slots.</summary>
-internal sealed class FusionDetector<TBase> : IExplainingDetector
+internal sealed class FusionDetector<TBase> : IExplainingDetector, IFusionTraceable
     where TBase : struct, IFusionBaseline
 {
     private static readonly string CatalogName = TBase.HasSeason ? FusionDetector.CatalogName : FusionDetector.LiteName;
@@ -113,12 +113,26 @@ internal sealed class FusionDetector<TBase> : IExplainingDetector
     public int StateSize => TBase.StateBytes + 3 * sizeof(double) + sizeof(long) + sizeof(int) + (_entropy?.StateSize ?? 0)
         + (RecurrenceMemory.Enabled(_s.RecurDamp) ? RecurrenceMemory.StateBytes : 0);
 
-    public double Next(long timestampMs, double value) => Step(timestampMs, value, explain: false, out _);
+    public double Next(long timestampMs, double value)
+    {
+        var none = default(NoTrace);
+        return Step(timestampMs, value, explain: false, out _, ref none);
+    }
 
-    public double Next(long timestampMs, double value, out AnomalyExplanation explanation) => Step(timestampMs, value, explain: true, out explanation);
+    public double Next(long timestampMs, double value, out AnomalyExplanation explanation)
+    {
+        var none = default(NoTrace);
+        return Step(timestampMs, value, explain: true, out explanation, ref none);
+    }
+
+    /// <summary>The same step, handing <paramref name="trace"/> its internals (see <see cref="FusionTrace"/>): for the research replays.</summary>
+    public double Next<TTrace>(long timestampMs, double value, ref TTrace trace)
+        where TTrace : struct, IFusionTrace
+        => Step(timestampMs, value, explain: false, out _, ref trace);
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    private double Step(long timestampMs, double value, bool explain, out AnomalyExplanation explanation)
+    private double Step<TTrace>(long timestampMs, double value, bool explain, out AnomalyExplanation explanation, ref TTrace trace)
+        where TTrace : struct, IFusionTrace
     {
         explanation = default;
         _count++;
@@ -136,6 +150,7 @@ internal sealed class FusionDetector<TBase> : IExplainingDetector
         var slot = default(SlotBand);
         if (_s.SeasonMode != 0) z = _base.Season(timestampMs, value, z, floor, _s.Clip, _s.AlphaSeason, _s.SeasonMode, out slot);
 
+        var rawZ = z;
         var calibration = 1.0; // raw z per calibrated z: what the tail calibration divided by
         if (_s.TailP > 0)
         {
@@ -150,6 +165,8 @@ internal sealed class FusionDetector<TBase> : IExplainingDetector
             z = zc;
         }
 
+        var calibratedZ = z;
+        var repeated = false;
         if (RecurrenceMemory.Enabled(_s.RecurDamp) && z >= _s.RecurLevel && _count > _s.Warmup)
         {
             // A deviation at the same time of day as an earlier large one (a daily job, a nightly backup) is the
@@ -159,6 +176,7 @@ internal sealed class FusionDetector<TBase> : IExplainingDetector
             var minute = timestampMs / 60_000;
             var repeats = _recur.Repeats(minute, _s.RecurTol);
             _recur.Add(minute);
+            repeated = repeats;
             if (repeats) z *= _s.RecurDamp;
         }
 
@@ -171,14 +189,22 @@ internal sealed class FusionDetector<TBase> : IExplainingDetector
         }
 
         var extreme = false;
+        var novel = false;
         if (_s.Spatial > 0 && range > 0 && _count > _s.Warmup)
         {
             var tol = _s.SpatialTol * range;
             if ((value > _base.Hi + tol || value < _base.Lo - tol) && dev > _s.SpatialMin * sEff)
             {
+                novel = true;
                 extreme = _s.Spatial > score;
                 score = Math.Max(score, _s.Spatial);
             }
+        }
+
+        if (TTrace.Enabled)
+        {
+            trace.Step(new FusionTrace(_count, value, rawZ, calibratedZ, _logQ, _logQ90, score, repeated, _base.Mean, sEff, novel,
+                timestampMs / 60_000, _base.Hi, _base.Lo));
         }
 
         var passed = _gate.Pass(_count, _s.Warmup, score, _s.RestLevel, _s.Rest, _s.Extend != 0);
@@ -298,5 +324,49 @@ internal sealed class FusionDetector<TBase> : IExplainingDetector
         if (RecurrenceMemory.Enabled(_s.RecurDamp) && !r.AtEnd) _recur.Read(ref r);
         if (!r.AtEnd) _logQ90 = r.ReadDouble();
         r.End();
+    }
+}
+
+/// <summary>
+/// What <see cref="FusionDetector{TBase}"/> computed for one point, before its rest gate: the research replays
+/// (tools/Nab <c>trace</c>, tools/Nab/replay) rebuild its calibration, damping and gate from these.
+/// </summary>
+/// <param name="Count">points seen, this one included</param>
+/// <param name="RawZ">the larger robust z of the level and the hour's slot, before the tail calibration</param>
+/// <param name="CalibratedZ">z after the tail calibration, before the recurrence damping</param>
+/// <param name="LogQ">log of the running 99% quantile of the raw z, after this point's update</param>
+/// <param name="LogQ90">log of the running 90% quantile, after this point's update</param>
+/// <param name="Score">the score before the rest gate</param>
+/// <param name="Repeated">the recurrence memory found this deviation's time of day among the earlier large ones</param>
+/// <param name="Level">the level before this point</param>
+/// <param name="Scale">the level's robust scale before this point</param>
+/// <param name="Novel">the spatial novelty fired (beyond the range seen so far and far from the level)</param>
+/// <param name="Minute">the timestamp in whole minutes</param>
+public readonly record struct FusionTrace(
+    long Count, double Value, double RawZ, double CalibratedZ, double LogQ, double LogQ90, double Score, bool Repeated,
+    double Level, double Scale, bool Novel, long Minute, double Hi, double Lo);
+
+/// <summary>A fusion detector (<c>fusion</c>, <c>fusion-lite</c>) that can hand out its internals point by point.</summary>
+public interface IFusionTraceable : IAnomalyDetector
+{
+    /// <summary>Exactly <see cref="IAnomalyDetector.Next"/>, handing <paramref name="trace"/> what was computed on the way.</summary>
+    double Next<TTrace>(long timestampMs, double value, ref TTrace trace)
+        where TTrace : struct, IFusionTrace;
+}
+
+/// <summary>Receives <see cref="FusionTrace"/>s. A struct: where <see cref="Enabled"/> is false the JIT drops the whole call.</summary>
+public interface IFusionTrace
+{
+    static abstract bool Enabled { get; }
+
+    void Step(in FusionTrace point);
+}
+
+internal struct NoTrace : IFusionTrace
+{
+    public static bool Enabled => false;
+
+    public readonly void Step(in FusionTrace point)
+    {
     }
 }

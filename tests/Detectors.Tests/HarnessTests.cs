@@ -109,4 +109,60 @@ public class HarnessTests
         foreach (var n in DetectorCatalog.Names) Assert.Contains("| " + n + " |", table);
         Assert.Contains("artificialTiny", table);
     }
+
+    [Theory]
+    [InlineData(DetectorCatalog.DefaultName)]
+    [InlineData(FusionDetector.LiteName)]
+    public void TracingFusionChangesNothingAndShowsWhatTheGateSaw(string name)
+    {
+        var series = NabSeries.LoadFolder(Path.Combine(Fixture, "corpus")).Single(s => s.Key == "artificialTiny/spike.csv");
+        var plain = DetectorCatalog.Create(name);
+        var traced = (IFusionTraceable)DetectorCatalog.Create(name);
+        var trace = new Collect { Rows = new List<FusionTrace>() };
+        for (var i = 0; i < series.Length; i++)
+        {
+            var score = traced.Next(series.TimestampsMs[i], series.Values[i], ref trace);
+            Assert.Equal(plain.Next(series.TimestampsMs[i], series.Values[i]), score);
+            // the gate only ever lowers the score the trace saw
+            if (i > 0) Assert.True(score <= trace.Rows[^1].Score, $"row {i}: {score} > {trace.Rows[^1].Score}");
+        }
+
+        Assert.Equal(plain.SaveState(), traced.SaveState());
+        Assert.Equal(Enumerable.Range(2, series.Length - 1).Select(c => (long)c), trace.Rows.Select(r => r.Count)); // from the second row on
+        var spike = trace.Rows[150 - 1]; // row 150 is the spike
+        Assert.Equal(series.Values[150], spike.Value);
+        Assert.True(spike.Novel && spike.RawZ > 10 && spike.Score >= 0.9, spike.ToString());
+        Assert.Equal(series.TimestampsMs[150] / 60_000, spike.Minute);
+    }
+
+    [Fact]
+    public void TraceWritesOneFilePerSeriesAndRefusesDetectorsWithoutOne()
+    {
+        var outDir = Path.Combine(Path.GetTempPath(), "nab-trace-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            Assert.Equal(0, NabCli.Execute(new[] { "trace", "--data", Path.Combine(Fixture, "corpus"), "--out", outDir }));
+            var lines = File.ReadAllLines(Path.Combine(outDir, "artificialTiny_spike.csv"));
+            Assert.Equal(NabTrace.Header, lines[0]);
+            Assert.Equal(200, lines.Length); // the header, then rows 2..200
+            Assert.All(lines.Skip(1), l => Assert.Equal(14, l.Split(',').Length));
+            Assert.StartsWith("151,", lines[150]);
+            Assert.True(File.Exists(Path.Combine(outDir, "realTiny_flat_dup.csv")));
+
+            Assert.Equal(1, NabCli.Execute(new[] { "trace", "--data", Path.Combine(Fixture, "corpus"), "--out", outDir, "--detector", "ewma-z" }));
+        }
+        finally
+        {
+            if (Directory.Exists(outDir)) Directory.Delete(outDir, true);
+        }
+    }
+
+    private struct Collect : IFusionTrace
+    {
+        public List<FusionTrace> Rows;
+
+        public static bool Enabled => true;
+
+        public readonly void Step(in FusionTrace point) => Rows.Add(point);
+    }
 }

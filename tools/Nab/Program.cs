@@ -6,7 +6,7 @@ return NabCli.Execute(args);
 
 namespace Fleet.Nab
 {
-    /// <summary>Command line: run | score | bench | tune. See docs/anomaly.md.</summary>
+    /// <summary>Command line: run | score | bench | tune | trace. See docs/anomaly.md.</summary>
     public static class NabCli
     {
         private const string DefaultData = "../shared/data/nab/data";
@@ -22,6 +22,8 @@ namespace Fleet.Nab
                      run every catalog detector (or the named ones), score, print the table
               tune   --detector NAME --grid "k=v1,v2;k2=v3" [--holdout CAT,CAT] [--data DIR]
                      parameter grid on the data, scores reported separately for held-out categories
+              trace  --out DIR [--data DIR] [--detector fusion|fusion-lite] [--param k=v ...]
+                     write fusion's internals row by row, OUT/<category>_<file> (for tools/Nab/replay)
               run, bench and tune also take --range file: hand each detector the file's min and max as
                      parameters min/max, as NAB does for its detectors (look-ahead: for comparison with
                      published entries only; detectors without a known-range option reject it)
@@ -46,6 +48,7 @@ namespace Fleet.Nab
                     "score" => ScoreCommand(opts),
                     "bench" => BenchCommand(opts),
                     "tune" => TuneCommand(opts),
+                    "trace" => TraceCommand(opts),
                     _ => throw new ArgumentException($"unknown command '{args[0]}'\n{Usage}"),
                 };
             }
@@ -85,6 +88,23 @@ namespace Fleet.Nab
             }
 
             Console.WriteLine($"{name}: {series.Count} series, {points} points, {points / Math.Max(seconds, 1e-9):N0} points/s -> {Path.Combine(outDir, name)}");
+            return 0;
+        }
+
+        private static int TraceCommand(Options o)
+        {
+            var data = o.Get("data") ?? DefaultData;
+            var outDir = o.Get("out") ?? throw new ArgumentException("trace needs --out DIR");
+            var name = o.Get("detector") ?? DetectorCatalog.DefaultName;
+            var create = Factory(name, o.Parameters(), o);
+            var series = NabSeries.LoadFolder(data);
+            foreach (var s in series)
+            {
+                if (create(s) is not IFusionTraceable detector) throw new ArgumentException($"'{name}' has no trace; fusion and fusion-lite have");
+                NabTrace.Write(outDir, s, detector);
+            }
+
+            Console.WriteLine($"{name}: {series.Count} traces -> {outDir}");
             return 0;
         }
 
