@@ -91,8 +91,8 @@ public sealed class EnsembleDetector : IAnomalyDetector
         var dEff = Math.Max(1.25 * _dmad, floor);
         var dev = Math.Abs(value - _base.Mean);
         var jump = Math.Abs(value - _prev);
-        var z1 = dev / sEff;
-        var z2 = jump / dEff;
+        var z1 = Robust.Z(dev, sEff);
+        var z2 = Robust.Z(jump, dEff);
         if (_seasonMode != 0) z1 = _base.Season(timestampMs, value, z1, floor, _clip, _alphaSeason, _seasonMode);
 
         // contextual novelty over quantised values (range = running min/max, before this point)

@@ -20,10 +20,12 @@ public sealed class EwmaZScoreDetector : IExplainingDetector
 
     public EwmaZScoreDetector(double alpha = 0.003, double zAtHalf = 4.0, int warmup = 150, double threshold = 0.65, int rest = 300, double clip = 20)
     {
-        if (alpha is <= 0 or >= 1) throw new ArgumentOutOfRangeException(nameof(alpha), "alpha must be in (0, 1)");
-        if (zAtHalf <= 0) throw new ArgumentOutOfRangeException(nameof(zAtHalf), "zAtHalf must be positive");
+        // written so that NaN fails every check
+        if (!(alpha > 0 && alpha < 1)) throw new ArgumentOutOfRangeException(nameof(alpha), "alpha must be in (0, 1)");
+        if (!(zAtHalf > 0 && zAtHalf < double.PositiveInfinity)) throw new ArgumentOutOfRangeException(nameof(zAtHalf), "zAtHalf must be positive and finite");
         if (rest < 0) throw new ArgumentOutOfRangeException(nameof(rest), "rest must be >= 0");
-        if (clip < 1) throw new ArgumentOutOfRangeException(nameof(clip), "clip must be >= 1");
+        if (!(clip >= 1 && clip < double.PositiveInfinity)) throw new ArgumentOutOfRangeException(nameof(clip), "clip must be >= 1 and finite");
+        if (!(threshold >= 0 && threshold <= 1)) throw new ArgumentOutOfRangeException(nameof(threshold), "threshold must be in [0, 1]");
         _alpha = alpha;
         _zAtHalf = zAtHalf;
         _warmup = Math.Max(1, warmup);
@@ -69,7 +71,7 @@ public sealed class EwmaZScoreDetector : IExplainingDetector
 
         var deviation = Math.Abs(value - _mean);
         var scale = Scale();
-        var z = deviation / scale;
+        var z = Robust.Z(deviation, scale);
         var score = z / (z + _zAtHalf);
         var passed = _gate.Pass(_count, _warmup, score, Threshold, _rest);
         if (explain && passed >= Threshold) explanation = Accepted(AnomalyKind.Level, scale);
@@ -89,7 +91,13 @@ public sealed class EwmaZScoreDetector : IExplainingDetector
             ? new AnomalyExplanation(AnomalyKind.None, _mean, double.NaN, double.NaN)
             : Accepted(AnomalyKind.None, Scale());
 
-    /// <summary>The robust scale (1.25 mad), plus a tiny relative term so a constant series stays finite.</summary>
+    /// <summary>
+    /// The robust scale (1.25 mad), plus a tiny term so a constant series stays finite. Unlike fusion's (relative only),
+    /// this one keeps an absolute part of 1e-9: ewma-z has no range to take a floor from, and on series quantised to a
+    /// few decimals (CPU percentages) that absolute part is what keeps a long run of equal values from making the next
+    /// small step look enormous (without it ewma-z scores 50.5 instead of 52.3 on NAB). So values under ~1e-8 need a
+    /// metric scale rule to be judged by ewma-z; fusion judges them as they are.
+    /// </summary>
     private double Scale() => 1.25 * _mad + 1e-9 * (Math.Abs(_mean) + 1);
 
     /// <summary>The band of values whose z stays below the one that reaches the threshold (none for a threshold of 0).</summary>
@@ -104,8 +112,8 @@ public sealed class EwmaZScoreDetector : IExplainingDetector
     public void LoadState(ReadOnlySpan<byte> state)
     {
         var r = new StateReader(state, CatalogName);
-        _mean = r.ReadDouble();
-        _mad = r.ReadDouble();
+        _mean = r.ReadFinite();
+        _mad = r.ReadFinite();
         _count = r.ReadLong();
         _gate.Left = r.ReadInt();
         r.End();

@@ -6,7 +6,9 @@ namespace Fleet.Detectors;
 /// <item>tail calibration (tailP &gt; 0): z is divided by a running estimate of its own tailP-quantile (log-domain
 ///   stochastic approximation), times tailRef, so heavy-tailed series (tweet counts) are not over-alerted;</item>
 /// <item>spatial novelty (spatial &gt; 0): a value outside the running min..max widened by spatialTol of the range
-///   scores at least <c>spatial</c> (HTM's "spatial anomaly");</item>
+///   scores at least <c>spatial</c> (HTM's "spatial anomaly"). After the warm-up a new extreme widens the range by at
+///   most rangeClip (200) robust scales, so one glitch cannot deafen the detector for good (the scale floor is a
+///   share of the range);</item>
 /// <item>CAD-style suppression (extend=1): every raw score at or above restLevel during the rest period restarts it,
 ///   so a long anomaly produces one alert.</item>
 /// <item>heavy-tail calibration (tailExtrap, tailKnee): where log(q99/q90) of z exceeds tailKnee, z is divided by
@@ -34,6 +36,7 @@ internal sealed class FusionDetector<TBase> : IExplainingDetector, IFusionTracea
 
     // The parameters are the same for every sensor that uses them: one shared, immutable copy (~130 B less per metric).
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Settings> Shared = new();
+    private const int MaxShared = 1024;
     private readonly Settings _s;
     private readonly RelativeEntropyDetector? _entropy;
 
@@ -49,7 +52,9 @@ internal sealed class FusionDetector<TBase> : IExplainingDetector, IFusionTracea
         var key = parameters is null || parameters.Count == 0
             ? ""
             : string.Join(";", parameters.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value:R}"));
-        _s = Shared.TryGetValue(key, out var shared) ? shared : Shared.GetOrAdd(key, _ => new Settings(parameters));
+        _s = Shared.TryGetValue(key, out var shared) ? shared
+            : Shared.Count < MaxShared ? Shared.GetOrAdd(key, _ => new Settings(parameters))
+            : new Settings(parameters); // many distinct parameter sets (one per sensor?): each keeps its own copy
         if (_s.WEntropy > 0)
         {
             _entropy = new RelativeEntropyDetector(new Dictionary<string, double>
@@ -66,7 +71,7 @@ internal sealed class FusionDetector<TBase> : IExplainingDetector, IFusionTracea
     /// <summary>The detector's parameters, read and checked once per distinct parameter set.</summary>
     private sealed class Settings
     {
-        public readonly double AlphaSlow, ZScale, Threshold, RangeFloor, Clip, RestLevel, AlphaSeason;
+        public readonly double AlphaSlow, ZScale, Threshold, RangeFloor, Clip, RestLevel, AlphaSeason, RangeClip;
         public readonly double TailP, TailEta, TailRef, TailExtrap, TailKnee, Spatial, SpatialTol, SpatialMin, WEntropy, RecurDamp, RecurLevel;
         public readonly int Rest, Warmup, SeasonMode, Extend, EntropyWindow, EntropyBins, EntropyHypotheses, RecurTol;
 
@@ -76,6 +81,7 @@ internal sealed class FusionDetector<TBase> : IExplainingDetector, IFusionTracea
             AlphaSlow = p.Get("alphaSlow", 0.001, 1e-5, 1);
             ZScale = p.Get("zScale", 4, 1e-3, 1e3);
             RangeFloor = p.Get("rangeFloor", 0.01, 0, 1);
+            RangeClip = p.Get("rangeClip", 200, 0, 1e9);
             Clip = p.Get("clip", 20, 1, 1e3);
             Rest = p.Rest(120);
             Warmup = p.Warmup();
@@ -146,7 +152,7 @@ internal sealed class FusionDetector<TBase> : IExplainingDetector, IFusionTracea
         var floor = _base.Floor(range, _s.RangeFloor);
         var sEff = _base.Scale(floor);
         var dev = Math.Abs(value - _base.Mean);
-        var z = dev / sEff;
+        var z = Robust.Z(dev, sEff);
         var slot = default(SlotBand);
         if (_s.SeasonMode != 0) z = _base.Season(timestampMs, value, z, floor, _s.Clip, _s.AlphaSeason, _s.SeasonMode, out slot);
 
@@ -211,7 +217,16 @@ internal sealed class FusionDetector<TBase> : IExplainingDetector, IFusionTracea
         if (explain && passed >= _s.Threshold) explanation = Explain(zScore, score, extreme, range, sEff, calibration, slot);
 
         // update baselines (winsorised so one outlier does not drag them)
+        var (lo, hi) = (_base.Lo, _base.Hi);
         _base.Update(value, dev, sEff, _s.Clip, Math.Max(_s.AlphaSlow, 1.0 / _count));
+        if (_s.RangeClip > 0 && _count > _s.Warmup && hi > lo)
+        {
+            // After the warm-up a new extreme widens the range by at most rangeClip scales: one glitch (a reading of
+            // 1000 from a sensor at 20) must not widen the scale floor (a share of the range) and the spatial novelty's
+            // "seen before" for good, deafening the detector to every later shift inside it.
+            _base.Hi = Math.Min(_base.Hi, Math.Max(hi, _base.Mean) + _s.RangeClip * sEff);
+            _base.Lo = Math.Max(_base.Lo, Math.Min(lo, _base.Mean) - _s.RangeClip * sEff);
+        }
 
         return passed;
     }
@@ -310,11 +325,11 @@ internal sealed class FusionDetector<TBase> : IExplainingDetector, IFusionTracea
     {
         var r = new StateReader(state, CatalogName);
         _count = r.ReadLong();
-        _base.Mean = r.ReadDouble();
-        _base.Mad = r.ReadDouble();
-        _base.Lo = r.ReadDouble();
-        _base.Hi = r.ReadDouble();
-        _logQ = r.ReadDouble();
+        _base.Mean = r.ReadFinite();
+        _base.Mad = r.ReadFinite();
+        _base.Lo = r.ReadFinite();
+        _base.Hi = r.ReadFinite();
+        _logQ = r.ReadFinite();
         _gate.Left = r.ReadInt();
         _base.ReadSlots(ref r);
         var inner = r.ReadBytes();
@@ -322,7 +337,7 @@ internal sealed class FusionDetector<TBase> : IExplainingDetector, IFusionTracea
         else if (inner.Length != 0) throw new ArgumentException("state was saved with different parameters", "state");
         // A state saved before the recurrence memory or the 90% quantile existed keeps its baseline; they start afresh.
         if (RecurrenceMemory.Enabled(_s.RecurDamp) && !r.AtEnd) _recur.Read(ref r);
-        if (!r.AtEnd) _logQ90 = r.ReadDouble();
+        if (!r.AtEnd) _logQ90 = r.ReadFinite();
         r.End();
     }
 }

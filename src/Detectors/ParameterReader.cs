@@ -11,6 +11,12 @@ internal sealed class ParameterReader
     {
         _detector = detector;
         _values = values ?? new Dictionary<string, double>();
+        // Names are matched ignoring case, so two that differ only in case would make the result depend on order.
+        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var k in _values.Keys)
+        {
+            if (!seen.Add(k)) throw new ArgumentException($"detector '{detector}': parameter '{k}' is given twice (names ignore case)");
+        }
     }
 
     public double Get(string name, double fallback, double min, double max)

@@ -5,6 +5,8 @@ namespace Fleet.Detectors;
 /// <summary>
 /// The minutes (unix time / 60 s) of the last <see cref="Size"/> large deviations, inline (no array object), and
 /// whether a new one repeats one of them: at the same time of day (within a tolerance), at least half a day later.
+/// Minutes are kept as ints (they fit until the year 6053; the ingress admits 2000-2200) and 0 marks an empty entry
+/// (1970-01-01 00:00, outside that range).
 /// </summary>
 internal struct RecurrenceMemory
 {

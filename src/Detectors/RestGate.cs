@@ -22,6 +22,6 @@ internal struct RestGate
         }
 
         if (score >= level) Left = rest;
-        return Math.Clamp(score, 0, 1);
+        return score > 0 ? Math.Min(score, 1) : 0; // NaN (a detector's arithmetic gone wrong) reports nothing rather than NaN
     }
 }

@@ -81,7 +81,7 @@ internal struct RobustBaseline : IFusionBaseline
         else
         {
             var scale = Math.Max(1.25 * mad, floor);
-            z3 = Math.Abs(value - mean) / scale;
+            z3 = Robust.Z(Math.Abs(value - mean), scale);
             band = new SlotBand(true, mode == 1 ? z3 < z : z3 > z, mean, scale);
         }
 
@@ -97,10 +97,11 @@ internal struct RobustBaseline : IFusionBaseline
         return z;
     }
 
-    /// <summary>The hour of the day (UTC) of a timestamp: its slot.</summary>
+    /// <summary>The hour of the day (UTC) of a timestamp: its slot (floor division, so before 1970 too).</summary>
     private static int SlotOf(long timestampMs)
     {
-        var slot = (int)((timestampMs / 3_600_000) % Slots);
+        var slot = (int)(Math.DivRem(timestampMs, 3_600_000, out var rest) % Slots);
+        if (rest < 0) slot--;
         return slot < 0 ? slot + Slots : slot;
     }
 
@@ -123,10 +124,10 @@ internal struct RobustBaseline : IFusionBaseline
     public void ReadSlots(ref StateReader r)
     {
         Span<double> s = _slots;
-        r.Read(s[..Slots]);
-        r.Read(s.Slice(Slots, Slots));
+        r.ReadFinite(s[..Slots]);
+        r.ReadFinite(s.Slice(Slots, Slots));
         Span<double> counts = stackalloc double[Slots];
-        r.Read(counts);
+        r.ReadFinite(counts);
         for (var i = 0; i < Slots; i++) _counts[i] = (ushort)Math.Clamp(counts[i], 0, MaxCount);
     }
 }
@@ -157,7 +158,7 @@ internal struct LevelBaseline : IFusionBaseline
 
     /// <summary>Scale floor: a fraction of the running range, plus a tiny relative term so constant series stay finite.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public readonly double Floor(double range, double rangeFloor) => rangeFloor * range + 1e-9 * (Math.Abs(Mean) + 1);
+    public readonly double Floor(double range, double rangeFloor) => rangeFloor * range + Robust.TinyScale(Mean);
 
     /// <summary>The robust scale of the level (1.25 mad), at least <paramref name="floor"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -188,6 +189,28 @@ internal struct LevelBaseline : IFusionBaseline
 
     public void ReadSlots(ref StateReader r)
     {
+    }
+}
+
+/// <summary>The arithmetic guards the robust detectors share.</summary>
+internal static class Robust
+{
+    /// <summary>The largest z reported: far beyond any threshold, and finite, so a score never becomes NaN.</summary>
+    public const double MaxZ = 1e12;
+
+    /// <summary>
+    /// The smallest scale of a series around <paramref name="level"/>: one part in 10^9 of its magnitude (so a series in
+    /// small units, 1e-12, is judged like the same series in 1), and above zero for a series that sits at exactly 0.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static double TinyScale(double level) => 1e-9 * Math.Abs(level) + 1e-300;
+
+    /// <summary>|deviation| / scale, at most <see cref="MaxZ"/> (a reading of 1e9 after a series that sat at exactly 0).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static double Z(double deviation, double scale)
+    {
+        var z = deviation / scale;
+        return z < MaxZ ? z : MaxZ;
     }
 }
 

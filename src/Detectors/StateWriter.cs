@@ -103,6 +103,23 @@ internal ref struct StateReader
 
     public double ReadDouble() => BinaryPrimitives.ReadDoubleLittleEndian(Take(8));
 
+    /// <summary>A double that must be finite (a level, a scale, a quantile): anything else means a corrupt state.</summary>
+    public double ReadFinite()
+    {
+        var v = ReadDouble();
+        return double.IsFinite(v) ? v : throw new ArgumentException($"state is corrupt (a non-finite value, {v})", "state");
+    }
+
+    /// <summary><see cref="Read(Span{double})"/> for values that must all be finite.</summary>
+    public void ReadFinite(scoped Span<double> into)
+    {
+        Read(into);
+        foreach (var v in into)
+        {
+            if (!double.IsFinite(v)) throw new ArgumentException($"state is corrupt (a non-finite value, {v})", "state");
+        }
+    }
+
     public long ReadLong() => BinaryPrimitives.ReadInt64LittleEndian(Take(8));
 
     public int ReadInt() => BinaryPrimitives.ReadInt32LittleEndian(Take(4));

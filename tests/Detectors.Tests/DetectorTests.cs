@@ -583,4 +583,114 @@ public class DetectorTests
         var c = DetectorCatalog.Create("fusion-cad", new Dictionary<string, double> { ["tableBits"] = 10 });
         Assert.Throws<ArgumentException>(() => c.LoadState(DetectorCatalog.Create("fusion-cad").SaveState()));
     }
+
+    // --- inputs a real sensor sends (found in review) --------------------------------------------------------
+
+    /// <summary>A sensor at 20 (noise 0.1) reading 20 + shift from <paramref name="shiftAt"/> on, with optional glitches, in units of <paramref name="unit"/>.</summary>
+    private static int AlertsOnShift(string detector, double unit, int? glitchAt, double glitch, int shiftAt, double shift, long start = Start)
+    {
+        var rng = new Random(3);
+        var d = DetectorCatalog.Create(detector);
+        var alerts = 0;
+        for (var i = 0; i < shiftAt + 50; i++)
+        {
+            var v = (20 + 0.1 * Gauss(rng) + (i >= shiftAt ? shift : 0)) * unit;
+            if (i == glitchAt) v = glitch * unit;
+            if (d.Next(start + i * Step, v) >= d.Threshold && i >= shiftAt) alerts++;
+        }
+
+        return alerts;
+    }
+
+    /// <summary>
+    /// One glitch (a reading of 1000 from a sensor at 20) once widened fusion's range for good, and with it the scale floor
+    /// (1% of the range, 9.8 here against a noise of 0.1): a later shift of 20 noise sds went unseen forever.
+    /// </summary>
+    [Theory]
+    [InlineData("fusion")]
+    [InlineData("fusion-lite")]
+    public void OneGlitchDoesNotDeafenFusionForGood(string detector)
+    {
+        Assert.True(AlertsOnShift(detector, 1, glitchAt: null, 0, shiftAt: 3000, shift: 2) >= 1); // the shift alone alerts
+        Assert.True(AlertsOnShift(detector, 1, glitchAt: 1000, 1000, shiftAt: 3000, shift: 2) >= 1, "the shift after a glitch went unseen");
+        Assert.True(AlertsOnShift(detector, 1, glitchAt: 1000, 1000, shiftAt: 20000, shift: 2) >= 1, "the shift long after a glitch went unseen");
+    }
+
+    /// <summary>
+    /// fusion's scale floor was 1e-9 in absolute terms, so a series in small units (1e-12: farads, kilograms per cubic
+    /// metre) was judged as if flat. The floor is relative now: the same series in any unit gives the same alerts.
+    /// </summary>
+    [Theory]
+    [InlineData(1e-12)]
+    [InlineData(1e-9)]
+    [InlineData(1e9)]
+    public void FusionJudgesASeriesTheSameInAnyUnit(double unit)
+    {
+        var inUnits = AlertsOnShift("fusion", unit, glitchAt: null, 0, shiftAt: 3000, shift: 2);
+        Assert.True(inUnits >= 1);
+        Assert.Equal(AlertsOnShift("fusion", 1, glitchAt: null, 0, shiftAt: 3000, shift: 2), inUnits);
+    }
+
+    /// <summary>A timestamp before 1970 fell into the next hour's slot (integer division truncates toward zero).</summary>
+    [Fact]
+    public void HourOfDaySlotsHoldBefore1970()
+    {
+        const long Days100 = 100L * 86_400_000;
+        var v = Series(6 * 288, 21);
+        for (var i = 0; i < v.Length; i++) v[i] += 30 * Math.Sin(2 * Math.PI * (i % 288) / 288.0); // a daily cycle
+        double[] Scores(long start)
+        {
+            var d = DetectorCatalog.Create("fusion");
+            return v.Select((x, i) => d.Next(start + i * Step, x)).ToArray(); // on the hour and every 5 minutes after
+        }
+
+        Assert.Equal(Scores(Start), Scores(Start - 200 * Days100)); // the same times of day, 1959 instead of 2014
+    }
+
+    [Fact]
+    public void AStateWithANonFiniteLevelIsRefused()
+    {
+        foreach (var name in new[] { "fusion", "fusion-lite", "ewma-z" })
+        {
+            var d = DetectorCatalog.Create(name);
+            for (var i = 0; i < 200; i++) d.Next(Start + i * Step, 20 + i % 7);
+            var state = d.SaveState();
+            var at = FindDouble(state, d is EwmaZScoreDetector ? 20.0 : -1); // ewma-z: its level; fusion: a level near 20
+            BitConverter.TryWriteBytes(state.AsSpan(at), double.NaN);
+            var ex = Assert.Throws<ArgumentException>(() => DetectorCatalog.Create(name).LoadState(state));
+            Assert.Contains("non-finite", ex.Message);
+        }
+
+        // the offset of the first double in [15, 25] (a level of 20 + noise)
+        static int FindDouble(byte[] bytes, double _)
+        {
+            for (var i = 0; i + 8 <= bytes.Length; i++)
+            {
+                var x = BitConverter.ToDouble(bytes, i);
+                if (x is > 15 and < 25) return i;
+            }
+
+            throw new InvalidOperationException("no level in the state");
+        }
+    }
+
+    [Fact]
+    public void ParametersThatDifferOnlyInCaseAreRefused()
+    {
+        var twice = new Dictionary<string, double> { ["threshold"] = 0.9, ["Threshold"] = 0.1 };
+        foreach (var name in new[] { "fusion", "ewma-z" })
+        {
+            var ex = Assert.Throws<ArgumentException>(() => DetectorCatalog.Create(name, twice));
+            Assert.Contains("given twice", ex.Message);
+        }
+    }
+
+    [Theory]
+    [InlineData(double.NaN, 4, 20, 0.65)]
+    [InlineData(0.003, double.NaN, 20, 0.65)]
+    [InlineData(0.003, 4, double.NaN, 0.65)]
+    [InlineData(0.003, 4, 20, double.NaN)]
+    [InlineData(0.003, 4, 20, 1.5)]
+    public void EwmaZRefusesNaNSettings(double alpha, double zAtHalf, double clip, double threshold)
+        => Assert.Throws<ArgumentOutOfRangeException>(() => new EwmaZScoreDetector(alpha, zAtHalf, 150, threshold, 300, clip));
 }
