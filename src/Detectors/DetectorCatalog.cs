@@ -28,13 +28,27 @@ public static class DetectorCatalog
 
     public static IReadOnlyCollection<string> Names => Factories.Keys;
 
-    public static bool Exists(string name) => Factories.ContainsKey(name);
+    /// <summary>
+    /// Fault injection for tests of the hosts' isolation (a detector that throws): adds a detector under a name that
+    /// must start with "test-". Not for production detectors, which belong in the table above.
+    /// </summary>
+    internal static void RegisterForTest(string name, Func<IReadOnlyDictionary<string, double>, IAnomalyDetector> factory)
+    {
+        if (!name.StartsWith("test-", StringComparison.Ordinal)) throw new ArgumentException("test detectors are named test-*", nameof(name));
+        TestFactories[name] = factory;
+    }
+
+    // Kept apart from the table (which is read without locks and listed in Names).
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Func<IReadOnlyDictionary<string, double>, IAnomalyDetector>> TestFactories =
+        new(StringComparer.OrdinalIgnoreCase);
+
+    public static bool Exists(string name) => Factories.ContainsKey(name) || TestFactories.ContainsKey(name);
 
     public static IAnomalyDetector Create(DetectorSpec spec) => Create(spec.Name, spec.Parameters);
 
     public static IAnomalyDetector Create(string name, IReadOnlyDictionary<string, double>? parameters = null)
     {
-        if (!Factories.TryGetValue(name, out var factory))
+        if (!Factories.TryGetValue(name, out var factory) && !TestFactories.TryGetValue(name, out factory))
         {
             throw new ArgumentException($"unknown detector '{name}'; known: {string.Join(", ", Factories.Keys)}", nameof(name));
         }

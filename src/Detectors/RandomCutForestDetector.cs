@@ -131,7 +131,7 @@ public sealed class RandomCutForestDetector : IAnomalyDetector
                 for (var t = 0; t < _t; t++) Delete(t, slot, k);
             }
 
-            _ring[(int)((_count - 1) & _mask)] = (float)value;
+            _ring[(int)((_count - 1) & _mask)] = ToFloat(value);
             for (var m = 0; m < _d; m++) _p[m] = _ring[(int)((k + m) & _mask)];
             double cd = 0;
             for (var t = 0; t < _t; t++) cd += Insert(t, slot, k);
@@ -144,11 +144,18 @@ public sealed class RandomCutForestDetector : IAnomalyDetector
         }
         else
         {
-            _ring[(int)((_count - 1) & _mask)] = (float)value;
+            _ring[(int)((_count - 1) & _mask)] = ToFloat(value);
         }
 
         return _gate.Pass(_count, _warmup, score, _restLevel, _rest);
     }
+
+    /// <summary>
+    /// Coordinates are floats: a value beyond ±1e36 is clamped there, so boxes and their spans (sums of differences)
+    /// stay finite. A double beyond float's range (3.4e38) became infinite and made a cut impossible (an exception on
+    /// every later point).
+    /// </summary>
+    private static float ToFloat(double value) => (float)Math.Clamp(value, -1e36, 1e36);
 
     private float NextFloat()
     {

@@ -94,6 +94,11 @@ public sealed class Detect : IFunctionHandler<SensorEvent, SensorEvent?>, IState
     public long MetricLimitExceeded { get; private set; }
     public long Anomalies { get; private set; }
 
+    /// <summary>Detections that failed with an internal error (that metric's detector restarted); see <see cref="LastError"/>.</summary>
+    public long DetectorErrors { get; private set; }
+
+    public Exception? LastError { get; private set; }
+
     public Task<SensorEvent?> HandleAsync(SensorEvent evt, IFunctionContext context)
     {
         if (_pending is { } pending)
@@ -121,9 +126,24 @@ public sealed class Detect : IFunctionHandler<SensorEvent, SensorEvent?>, IState
             track.LastTimestampMs = evt.Timestamp;
             var detector = track.Detector;
             var explanation = default(AnomalyExplanation);
-            var score = detector is IExplainingDetector explaining
-                ? explaining.Next(evt.Timestamp, track.Smoothed, out explanation)
-                : detector.Next(evt.Timestamp, track.Smoothed);
+            double score;
+            try
+            {
+                score = detector is IExplainingDetector explaining
+                    ? explaining.Next(evt.Timestamp, track.Smoothed, out explanation)
+                    : detector.Next(evt.Timestamp, track.Smoothed);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                // A detector's bug must not stop the sensor: this metric's detection is skipped, its detector (whose state
+                // the failure may have left half-updated) starts afresh, the reading's other metrics go on.
+                DetectorErrors++;
+                LastError = ex;
+                track.Detector = DetectorCatalog.Create(settings.DetectorName, settings.Parameters);
+                track.LastScore = 0;
+                continue;
+            }
+
             track.LastScore = score;
             if (score >= detector.Threshold)
             {
@@ -211,6 +231,8 @@ public sealed class Detect : IFunctionHandler<SensorEvent, SensorEvent?>, IState
                 w.Write(track.Name);
                 track.Write(w);
             }
+
+            w.Write(DetectorErrors); // added later, so last: a state saved before it still loads
         }
 
         return stream.ToArray();
@@ -233,6 +255,7 @@ public sealed class Detect : IFunctionHandler<SensorEvent, SensorEvent?>, IState
         }
 
         _tracks = tracks;
+        DetectorErrors = r.BaseStream.Position < r.BaseStream.Length ? r.ReadInt64() : 0;
     }
 
     /// <summary>Kept until the first event, whose context carries the environment the detectors are rebuilt with.</summary>

@@ -7,6 +7,10 @@ namespace Fleet.Functions.BuiltIn;
 /// so readings reordered in flight are accepted once, and a device that restarts its counter is not
 /// taken for a flood of duplicates) and readings later than <c>ALLOWED_LATENESS_MS</c> behind the newest.
 /// Returns null for a dropped reading.
+/// <para>A device restarts its counter when it sends a seq far behind the window with a newer timestamp, or seq 0
+/// again with a newer timestamp (it rebooted early, before seq reached the window's width). "Newest" never runs
+/// ahead of the gateway's clock (<see cref="ReceivedAtMs"/>) by more than the allowed lateness: one reading stamped
+/// in the future (a device clock that jumped) must not make every later reading late.</para>
 /// </summary>
 public sealed class Preprocess : IFunctionHandler<SensorEvent, SensorEvent?>, IStatefulFunction
 {
@@ -18,6 +22,9 @@ public sealed class Preprocess : IFunctionHandler<SensorEvent, SensorEvent?>, IS
     public long NewestTimestampMs { get; private set; } = long.MinValue;
     public long Duplicates { get; private set; }
     public long Late { get; private set; }
+
+    /// <summary>When the gateway received the event being handled, unix ms (0: unknown). Set by the host before each event.</summary>
+    public long ReceivedAtMs { get; set; }
 
     public Task<SensorEvent?> HandleAsync(SensorEvent evt, IFunctionContext context)
     {
@@ -34,7 +41,8 @@ public sealed class Preprocess : IFunctionHandler<SensorEvent, SensorEvent?>, IS
             return Dropped;
         }
 
-        if (evt.Timestamp > NewestTimestampMs) NewestTimestampMs = evt.Timestamp;
+        var newest = ReceivedAtMs > 0 ? Math.Min(evt.Timestamp, ReceivedAtMs + settings.LatenessMs) : evt.Timestamp;
+        if (newest > NewestTimestampMs) NewestTimestampMs = newest;
         return Passed.Of(evt);
     }
 
@@ -71,7 +79,20 @@ public sealed class Preprocess : IFunctionHandler<SensorEvent, SensorEvent?>, IS
         }
 
         var bit = 1UL << (int)offset;
-        if ((SeqMask & bit) != 0) return false;
+        if ((SeqMask & bit) != 0)
+        {
+            // Seen. A resend carries its first timestamp (no newer than the newest); seq 0 again with a newer timestamp
+            // is a device that rebooted before its counter left the window.
+            if (seq == 0 && timestampMs > NewestTimestampMs)
+            {
+                HighestSeq = 0;
+                SeqMask = 1;
+                return true;
+            }
+
+            return false;
+        }
+
         SeqMask |= bit;
         return true;
     }

@@ -693,4 +693,29 @@ public class DetectorTests
     [InlineData(0.003, 4, 20, 1.5)]
     public void EwmaZRefusesNaNSettings(double alpha, double zAtHalf, double clip, double threshold)
         => Assert.Throws<ArgumentOutOfRangeException>(() => new EwmaZScoreDetector(alpha, zAtHalf, 150, threshold, 300, clip));
+
+    public static TheoryData<string> CatalogNames => new(DetectorCatalog.Names.Order(StringComparer.Ordinal));
+
+    /// <summary>
+    /// Any value the gateway admits (finite, |v| at most 1e100) is a valid reading: every detector survives the extremes
+    /// (rcf once threw on values beyond float's range, 3.4e38, on every later point, which stalled its sensor), keeps
+    /// its scores in [0, 1] and can load the state it saves.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(CatalogNames))]
+    public void EveryDetectorSurvivesExtremeFiniteValues(string name)
+    {
+        double[] extremes = [0, 1e100, -1e100, 5e-324, -1e-300, 3.5e38, -3.5e38, 20, 1e100, -1e100, 7];
+        var d = DetectorCatalog.Create(name);
+        for (var i = 0; i < 1200; i++)
+        {
+            var value = i < 400 ? 20 + i % 3 : extremes[i % extremes.Length];
+            var score = d.Next(Start + i * Step, value);
+            Assert.True(score is >= 0 and <= 1, $"{name}: score {score} at {i} (value {value})");
+        }
+
+        var copy = DetectorCatalog.Create(name);
+        copy.LoadState(d.SaveState());
+        Assert.Equal(d.Count, copy.Count);
+    }
 }

@@ -28,9 +28,10 @@ public sealed class IngressStats : IDisposable
     public long Rejected(RejectReason reason) => Volatile.Read(ref _rejected[(int)reason]);
     public long RejectedTotal => RejectReasons.All.Sum(Rejected);
 
-    public void Accepted(int readings)
+    /// <summary>Counts what one flush delivered: <paramref name="publishes"/> publishes holding <paramref name="readings"/> readings.</summary>
+    public void Accepted(int publishes, int readings)
     {
-        Interlocked.Increment(ref _publishes);
+        Interlocked.Add(ref _publishes, publishes);
         Interlocked.Add(ref _readings, readings);
     }
 

@@ -75,11 +75,11 @@ public sealed class ReadingIngress : BackgroundService
         var spare = new Stack<List<Reading>>();
         var acks = new List<TaskCompletionSource>();
         var flushes = new List<(string SensorId, List<Reading> Readings, Task Task)>();
-        var publishes = 0;
 
         while (await reader.WaitToReadAsync(CancellationToken.None))
         {
             var count = 0;
+            var publishes = 0;
             while (count < _options.MaxFlushReadings && reader.TryRead(out var pending))
             {
                 if (!groups.TryGetValue(pending.SensorId, out var list))
@@ -95,7 +95,7 @@ public sealed class ReadingIngress : BackgroundService
             }
 
             await FlushAsync(groups, flushes, stoppingToken);
-            _stats.Accepted(count);
+            _stats.Accepted(publishes, count);
             foreach (var ack in acks) ack.TrySetResult();
             acks.Clear();
             foreach (var list in groups.Values)

@@ -14,10 +14,16 @@ public enum ReadingOutcome
     Accepted,
     Duplicate,
     Late,
+
+    /// <summary>An internal error (a bug, not bad input) stopped it; counted in <see cref="PipelineCounts.Errors"/>, see <see cref="SensorPipeline.LastError"/>.</summary>
+    Failed,
 }
 
-/// <summary>What the built-in functions counted, as the sensor's snapshot shows it.</summary>
-public readonly record struct PipelineCounts(long Accepted, long Duplicates, long Late, long Filtered, long Anomalies, long MetricLimitExceeded);
+/// <summary>
+/// What the built-in functions counted, as the sensor's snapshot shows it. <paramref name="Errors"/>: internal errors,
+/// readings that failed in the pipeline plus detections that failed (that metric's detector restarted).
+/// </summary>
+public readonly record struct PipelineCounts(long Accepted, long Duplicates, long Late, long Filtered, long Anomalies, long MetricLimitExceeded, long Errors = 0);
 
 /// <summary>
 /// The default binding of every sensor's environment: the built-in functions (Fleet.Functions.BuiltIn,
@@ -44,6 +50,7 @@ public sealed class SensorPipeline
     private readonly Transform _transform = new();
     private readonly Detect _detect = new();
     private IReadOnlyDictionary<string, string> _environment;
+    private Exception? _lastError;
 
     public SensorPipeline(string sensorId, SensorState state, SensorPipelineOptions options, TimeProvider time)
     {
@@ -57,7 +64,11 @@ public sealed class SensorPipeline
 
     public SensorState State => _state;
 
-    public PipelineCounts Counts => new(_state.Accepted, _preprocess.Duplicates, _preprocess.Late, _transform.Filtered, _detect.Anomalies, _detect.MetricLimitExceeded);
+    public PipelineCounts Counts => new(_state.Accepted, _preprocess.Duplicates, _preprocess.Late, _transform.Filtered, _detect.Anomalies, _detect.MetricLimitExceeded,
+        _state.Failed + _detect.DetectorErrors);
+
+    /// <summary>The last internal error (of a reading that failed, or of a detection that did), for the host to log.</summary>
+    public Exception? LastError => _lastError ?? _detect.LastError;
 
     public IReadOnlyDictionary<string, MetricTrack> Metrics => _detect.Metrics;
 
@@ -68,19 +79,40 @@ public sealed class SensorPipeline
 
     public long NewestTimestampMs => _preprocess.NewestTimestampMs;
 
-    /// <summary>Runs one reading through the built-in chain; anomalies found are appended to <paramref name="anomalies"/>.</summary>
+    /// <summary>
+    /// Runs one reading through the built-in chain; anomalies found are appended to <paramref name="anomalies"/>. Never
+    /// throws for one reading: an internal error (a bug) fails that reading alone (<see cref="ReadingOutcome.Failed"/>,
+    /// counted), so the readings after it, of this sensor and of every other, go on.
+    /// </summary>
     public ReadingOutcome Process(Reading reading, List<Anomaly> anomalies)
+    {
+        var found = anomalies.Count;
+        try
+        {
+            return ProcessOne(reading, anomalies);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            anomalies.RemoveRange(found, anomalies.Count - found);
+            _state.Failed++;
+            _lastError = ex;
+            return ReadingOutcome.Failed;
+        }
+    }
+
+    private ReadingOutcome ProcessOne(Reading reading, List<Anomaly> anomalies)
     {
         var evt = (_event ??= new SensorEvent()).Reset(_sensorId, reading.TimestampMs, reading.HasSeq ? reading.Seq : null);
         foreach (var metric in reading.Metrics) evt.Metrics.Add(new SensorMetric(metric.Name, metric.Value));
         var context = _context ??= new BuiltInContext();
 
         var duplicates = _preprocess.Duplicates;
+        _preprocess.ReceivedAtMs = reading.ReceivedAtUs / 1000;
         if (Run(_preprocess, BuiltInFunctions.Preprocess, evt, context) is null)
             return _preprocess.Duplicates != duplicates ? ReadingOutcome.Duplicate : ReadingOutcome.Late;
-        _state.Accepted++;
         Run(_transform, BuiltInFunctions.Transform, evt, context);
         Run(_detect, BuiltInFunctions.Detect, evt, context);
+        _state.Accepted++;
 
         if (evt.Anomalies.Count > 0)
         {

@@ -2,6 +2,9 @@ using Fleet.Grains.Functions;
 using Fleet.Grains.Outbound;
 using Fleet.Grains.Telemetry;
 using Microsoft.Extensions.DependencyInjection;
+using Fleet.Grains.Readings;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
 namespace Fleet.Grains.Sensors;
@@ -27,4 +30,10 @@ public sealed class SensorServices(
     public BindingCache? Bindings { get; } = services.GetService<BindingCache>();
     public IFunctionDirectory? Functions => services.GetService<IFunctionDirectory>();
     public IExecutionEnvironmentFactory? Environments => services.GetService<IExecutionEnvironmentFactory>();
+
+    private readonly ILogger _log = services.GetService<ILoggerFactory>()?.CreateLogger("Fleet.Grains.Sensors.SensorGrain") ?? NullLogger.Instance;
+
+    /// <summary>Logs an internal error the pipeline isolated (the reading failed, or one metric's detection did).</summary>
+    public void ReportError(string sensorId, Reading reading, Exception? error)
+        => _log.LogError(error, "Sensor {SensorId}: internal error on the reading at {TimestampMs} (seq {Seq}); skipped and counted, the sensor goes on", sensorId, reading.TimestampMs, reading.Seq);
 }

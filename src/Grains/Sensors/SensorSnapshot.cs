@@ -10,7 +10,8 @@ public sealed record SensorCountsView(
     [property: Id(4)] long Late,
     [property: Id(5)] long Filtered,
     [property: Id(6)] long Anomalies,
-    [property: Id(7)] long MetricLimitExceeded);
+    [property: Id(7)] long MetricLimitExceeded,
+    [property: Id(8)] long Errors = 0);
 
 /// <summary>Running statistics and detector summary of one metric.</summary>
 [GenerateSerializer, Immutable]

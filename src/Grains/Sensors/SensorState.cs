@@ -19,6 +19,8 @@ public sealed class SensorState
 {
     /// <summary>Readings taken into the pipeline (not duplicate, not late).</summary>
     [Id(14)] public long Accepted;
+    /// <summary>Readings an internal error (a bug, not bad input) stopped in the pipeline; see the silo's log.</summary>
+    [Id(17)] public long Failed;
     /// <summary>Publishes the gateway refused, by reason (null until the first: most sensors never send bad input).</summary>
     [Id(15)] public Dictionary<RejectReason, long>? Rejected;
     [Id(10)] public long LastTimestampMs;
