@@ -9,8 +9,9 @@ namespace Fleet.Functions.BuiltIn;
 /// Returns null for a dropped reading.
 /// <para>A device restarts its counter when it sends a seq far behind the window with a newer timestamp, or seq 0
 /// again with a newer timestamp (it rebooted early, before seq reached the window's width). "Newest" never runs
-/// ahead of the gateway's clock (<see cref="ReceivedAtMs"/>) by more than the allowed lateness: one reading stamped
-/// in the future (a device clock that jumped) must not make every later reading late.</para>
+/// ahead of the gateway's clock (<see cref="ReceivedAtMs"/>): one reading stamped in the future (a device clock that
+/// jumped) must not make every later reading late. (A device whose clock runs ahead is then judged late against the
+/// gateway's clock, which only makes it more tolerant.)</para>
 /// </summary>
 public sealed class Preprocess : IFunctionHandler<SensorEvent, SensorEvent?>, IStatefulFunction
 {
@@ -41,7 +42,7 @@ public sealed class Preprocess : IFunctionHandler<SensorEvent, SensorEvent?>, IS
             return Dropped;
         }
 
-        var newest = ReceivedAtMs > 0 ? Math.Min(evt.Timestamp, ReceivedAtMs + settings.LatenessMs) : evt.Timestamp;
+        var newest = ReceivedAtMs > 0 ? Math.Min(evt.Timestamp, ReceivedAtMs) : evt.Timestamp;
         if (newest > NewestTimestampMs) NewestTimestampMs = newest;
         return Passed.Of(evt);
     }

@@ -78,7 +78,8 @@ public sealed class PipelineFaultTests
         Assert.Equal(ReadingOutcome.Accepted, p.Process(At(2, now + 20 * 3_600_000L, now + 1000), _found)); // a clock that jumped 20 h
         for (var i = 3; i < 13; i++)
         {
-            Assert.Equal(ReadingOutcome.Accepted, p.Process(At(i, now + i * 1000L, now + i * 1000L), _found));
+            // stamped a little before the jumped reading arrived (the device's clock is right again), received after it
+            Assert.Equal(ReadingOutcome.Accepted, p.Process(At(i, now + 500 + i, now + i * 1000L), _found));
         }
 
         Assert.Equal((12L, 0L), (p.Counts.Accepted, p.Counts.Late));
