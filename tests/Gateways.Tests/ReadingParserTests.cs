@@ -246,6 +246,109 @@ public sealed class ReadingParserTests
         AssertRejected(Parse(payload), RejectReason.BadTimestamp);
     }
 
+    // --- a metric (or ts, seq, metrics) given twice ------------------------------------------------
+
+    [Theory]
+    [InlineData("""{"metrics": {"t": 1, "t": 100}}""", "t")]
+    [InlineData("""{"metrics": {"a": 1, "t": 1, "b": 2, "t": 100}}""", "t")]
+    [InlineData("""{"value": 1, "metrics": {"value": 2}}""", "value")]
+    [InlineData("""{"metrics": {"value": 2}, "value": 1}""", "value")]
+    [InlineData("""{"value": 1, "value": 2}""", "value")]
+    public void A_metric_given_twice_is_refused_and_named(string payload, string metric)
+    {
+        var result = Parse(payload);
+        AssertRejected(result, RejectReason.BadMetricName);
+        Assert.Equal($"metric \"{metric}\" appears twice in one reading", result.Detail);
+    }
+
+    [Theory]
+    [InlineData("""{"metrics": {"t": 1}, "metrics": {"t": 2}}""")]
+    [InlineData("""{"metrics": {"t": 1}, "metrics": {"u": 2}}""")]
+    [InlineData("""{"metrics": {"t": 1}, "metrics": {}}""")]
+    public void Two_metrics_objects_in_one_reading_are_refused(string payload)
+    {
+        var result = Parse(payload);
+        AssertRejected(result, RejectReason.BadMetricName);
+        Assert.Contains("\"metrics\" appears twice", result.Detail);
+    }
+
+    [Fact]
+    public void Ts_or_seq_given_twice_is_refused()
+    {
+        var ts = Parse("""{"ts": 1732450000000, "ts": 1732450001000, "value": 1}""");
+        AssertRejected(ts, RejectReason.BadTimestamp);
+        Assert.Equal("\"ts\" appears twice in one reading", ts.Detail);
+        var seq = Parse("""{"seq": 1, "value": 1, "seq": 2}""");
+        AssertRejected(seq, RejectReason.BadSequence);
+        Assert.Equal("\"seq\" appears twice in one reading", seq.Detail);
+    }
+
+    [Fact]
+    public void A_duplicate_in_a_batch_refuses_the_batch_and_names_the_reading()
+    {
+        var result = Parse("""[{"seq": 1, "metrics": {"t": 1, "u": 2}}, {"seq": 2, "metrics": {"u": 1, "t": 2, "u": 3}}]""");
+        AssertRejected(result, RejectReason.BadMetricName);
+        Assert.Equal("reading 1: metric \"u\" appears twice in one reading", result.Detail);
+    }
+
+    [Fact]
+    public void The_same_metric_in_different_readings_of_a_batch_is_fine()
+    {
+        var result = Parse("""[{"metrics": {"t": 1, "value": 3}}, {"metrics": {"t": 2}, "value": 4}]""");
+        Assert.True(result.Ok, result.Detail);
+        Assert.Equal([new MetricValue("t", 1), new MetricValue("value", 3)], result.Readings![0].Metrics);
+        Assert.Equal([new MetricValue("t", 2), new MetricValue("value", 4)], result.Readings![1].Metrics);
+    }
+
+    // --- timestamps ahead of the receive time -------------------------------------------------------
+
+    private const long ReceivedAtMs = ReceivedAtUs / 1000;
+    private const long DayMs = 86_400_000;
+
+    [Fact]
+    public void Ts_up_to_a_day_ahead_of_the_receive_time_is_accepted()
+    {
+        Assert.Equal(ReceivedAtMs + DayMs, Single(Parse($$"""{"ts": {{ReceivedAtMs + DayMs}}, "value": 1}""")).TimestampMs);
+        Assert.Equal(ReceivedAtMs + 5_000, Single(Parse($$"""{"ts": {{ReceivedAtMs + 5_000}}, "value": 1}""")).TimestampMs);
+        // Old readings (a device catching up) are not limited by this check.
+        Assert.Equal(978_307_200_000, Single(Parse("""{"ts": "2001-01-01T00:00:00Z", "value": 1}""")).TimestampMs);
+    }
+
+    [Fact]
+    public void Ts_more_than_a_day_ahead_is_refused_saying_how_far_and_the_limit()
+    {
+        var justOver = Parse($$"""{"ts": {{ReceivedAtMs + DayMs + 1}}, "value": 1}""");
+        AssertRejected(justOver, RejectReason.BadTimestamp);
+        Assert.Contains("ahead of the server's clock", justOver.Detail);
+        Assert.Contains("at most 1 day (Mqtt:MaxClockAhead)", justOver.Detail);
+
+        // The year 2199 passes the 2000-2200 check, but is far in the future.
+        var future = Parse("""{"ts": "2199-06-01T00:00:00Z", "metrics": {"t": 1}}""");
+        AssertRejected(future, RejectReason.BadTimestamp);
+        Assert.Contains("days ahead", future.Detail);
+
+        var hours = Parse($$"""{"ts": {{ReceivedAtMs + DayMs + 2 * 3_600_000}}, "value": 1}""");
+        AssertRejected(hours, RejectReason.BadTimestamp);
+        Assert.StartsWith("ts is 1.08 days ahead of the server's clock; at most 1 day", hours.Detail);
+
+        var threeDays = Parse($$"""[{"value": 1}, {"ts": {{ReceivedAtMs + 3 * DayMs}}, "value": 2}]""");
+        AssertRejected(threeDays, RejectReason.BadTimestamp);
+        Assert.StartsWith("reading 1: ts is 3 days ahead of the server's clock; at most 1 day", threeDays.Detail);
+    }
+
+    [Fact]
+    public void The_clock_ahead_limit_is_configurable()
+    {
+        var parser = new ReadingParser(maxClockAhead: TimeSpan.FromMinutes(5));
+        Assert.True(parser.Parse(Encoding.UTF8.GetBytes($$"""{"ts": {{ReceivedAtMs + 299_000}}, "value": 1}"""), ReceivedAtUs).Ok);
+        var refused = parser.Parse(Encoding.UTF8.GetBytes($$"""{"ts": {{ReceivedAtMs + 390_000}}, "value": 1}"""), ReceivedAtUs);
+        AssertRejected(refused, RejectReason.BadTimestamp);
+        Assert.StartsWith("ts is 6 min 30 s ahead of the server's clock; at most 5 min", refused.Detail);
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ReadingParser(maxClockAhead: TimeSpan.Zero));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ReadingParser(maxClockAhead: TimeSpan.FromSeconds(-1)));
+    }
+
     [Fact]
     public void A_batch_is_all_or_nothing_and_names_the_bad_reading()
     {

@@ -12,6 +12,7 @@ public static class MqttGatewayExtensions
             .Bind(configuration.GetSection(MqttGatewayOptions.Section))
             .ValidateDataAnnotations()
             .Validate(o => o.AcceptTimeout > TimeSpan.Zero, "Mqtt:AcceptTimeout must be positive")
+            .Validate(o => o.MaxClockAhead > TimeSpan.Zero, "Mqtt:MaxClockAhead must be positive")
             .Validate(o => o.RejectFlushInterval > TimeSpan.Zero, "Mqtt:RejectFlushInterval must be positive")
             .Validate(o => o.TopicPrefix != o.AlertTopicPrefix, "Mqtt:TopicPrefix and Mqtt:AlertTopicPrefix must differ")
             .ValidateOnStart();
@@ -19,7 +20,7 @@ public static class MqttGatewayExtensions
         services.AddSingleton(sp =>
         {
             var o = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<MqttGatewayOptions>>().Value;
-            return new ReadingParser(o.MaxMetricsPerReading, o.MaxReadingsPerPublish);
+            return new ReadingParser(o.MaxMetricsPerReading, o.MaxReadingsPerPublish, o.MaxClockAhead);
         });
         services.AddSingleton<ReadingIngress>();
         services.AddHostedService(sp => sp.GetRequiredService<ReadingIngress>());

@@ -55,6 +55,13 @@ public sealed class MqttGatewayOptions
     /// <summary>How long a QoS1 publish may wait for the stream before it is refused (the device then resends).</summary>
     public TimeSpan AcceptTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// How far a reading's <c>ts</c> may be ahead of the time the silo received it; a later one is refused
+    /// (<c>bad_timestamp</c>), since a single reading from the future would make the sensor treat every later valid
+    /// reading as late.
+    /// </summary>
+    public TimeSpan MaxClockAhead { get; set; } = TimeSpan.FromDays(1);
+
     /// <summary>How often per-sensor reject counts are sent to the sensor grains.</summary>
     public TimeSpan RejectFlushInterval { get; set; } = TimeSpan.FromSeconds(1);
 }

@@ -11,7 +11,9 @@ namespace Fleet.Gateways.Mqtt;
 /// Turns a telemetry payload into readings, or a reject reason. Accepts one reading
 /// <c>{"ts": 1732450000000, "seq": 42, "value": 21.5}</c>, named metrics
 /// <c>{"ts": ..., "metrics": {"temperature": 21.5, "humidity": 40}}</c>, or a JSON array of either.
-/// <c>ts</c> is unix milliseconds or an ISO-8601 string (the receive time when absent); <c>seq</c> is optional.
+/// <c>ts</c> is unix milliseconds or an ISO-8601 string (the receive time when absent), within 2000-2200 and at most
+/// <c>maxClockAhead</c> ahead of the receive time; <c>seq</c> is optional. A metric name (the <c>value</c> field counts
+/// as the metric <c>value</c>) and each of <c>ts</c>, <c>seq</c> and <c>metrics</c> appear at most once per reading.
 /// A publish is all or nothing: one bad reading refuses the whole publish, so a corrected resend cannot duplicate.
 /// </summary>
 public sealed class ReadingParser
@@ -22,15 +24,24 @@ public sealed class ReadingParser
     private const long MinTimestampMs = 946_684_800_000;
     private const long MaxTimestampMs = 7_258_118_400_000;
 
+    /// <summary>How far ahead of the receive time a timestamp may be when none is configured.</summary>
+    public static readonly TimeSpan DefaultMaxClockAhead = TimeSpan.FromDays(1);
+
     private readonly int _maxMetrics;
     private readonly int _maxBatch;
+    private readonly long _maxAheadMs;
     private readonly ConcurrentDictionary<string, string> _names = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, string>.AlternateLookup<ReadOnlySpan<char>> _nameLookup;
 
-    public ReadingParser(int maxMetricsPerReading = 32, int maxReadingsPerPublish = 1000)
+    /// <param name="maxClockAhead">How far a reading's ts may be ahead of its receive time (device clocks drift a
+    /// little; a ts days ahead would make the sensor treat every later valid reading as late). Default 1 day.</param>
+    public ReadingParser(int maxMetricsPerReading = 32, int maxReadingsPerPublish = 1000, TimeSpan? maxClockAhead = null)
     {
+        var ahead = maxClockAhead ?? DefaultMaxClockAhead;
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ahead, TimeSpan.Zero, nameof(maxClockAhead));
         _maxMetrics = maxMetricsPerReading;
         _maxBatch = maxReadingsPerPublish;
+        _maxAheadMs = (long)Math.Min(ahead.TotalMilliseconds, MaxTimestampMs);
         _nameLookup = _names.GetAlternateLookup<ReadOnlySpan<char>>();
         _names[Reading.DefaultMetric] = Reading.DefaultMetric;
     }
@@ -104,26 +115,33 @@ public sealed class ReadingParser
         reading = null;
         long? ts = null;
         long seq = Reading.NoSeq;
+        var hasSeq = false;
         double? value = null;
         List<MetricValue>? metrics = null;
 
+        // A key given twice is refused, not resolved by "last one wins": the device meant one of the values, and
+        // keeping either silently analyses a number it may not have meant (and hides the device's bug).
         while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
         {
             if (reader.ValueTextEquals("ts"u8))
             {
+                if (ts is not null) return ParseResult.Fail(RejectReason.BadTimestamp, "\"ts\" appears twice in one reading");
                 reader.Read();
-                var error = ReadTimestamp(ref reader, out var t);
+                var error = ReadTimestamp(ref reader, receivedAtUs, out var t);
                 if (error is not null) return error;
                 ts = t;
             }
             else if (reader.ValueTextEquals("seq"u8))
             {
+                if (hasSeq) return ParseResult.Fail(RejectReason.BadSequence, "\"seq\" appears twice in one reading");
                 reader.Read();
                 if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt64(out seq) || seq < 0)
                     return ParseResult.Fail(RejectReason.BadSequence, "seq must be a non-negative integer");
+                hasSeq = true;
             }
             else if (reader.ValueTextEquals("value"u8))
             {
+                if (value is not null) return DuplicateMetric(Reading.DefaultMetric);
                 reader.Read();
                 var error = ReadValue(ref reader, "value", out var v);
                 if (error is not null) return error;
@@ -131,15 +149,18 @@ public sealed class ReadingParser
             }
             else if (reader.ValueTextEquals("metrics"u8))
             {
+                if (metrics is not null)
+                    return ParseResult.Fail(RejectReason.BadMetricName, "\"metrics\" appears twice in one reading; put every metric in one object");
                 reader.Read();
                 if (reader.TokenType != JsonTokenType.StartObject)
                     return ParseResult.Fail(RejectReason.MissingValue, "metrics must be an object of name: number");
-                metrics ??= new List<MetricValue>(4);
+                metrics = new List<MetricValue>(4);
                 while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
                 {
                     var name = MetricName(ref reader);
                     if (name is null)
                         return ParseResult.Fail(RejectReason.BadMetricName, "metric names are 1-64 characters of [A-Za-z0-9_.-]");
+                    if (Contains(metrics, name)) return DuplicateMetric(name);
                     if (metrics.Count == _maxMetrics)
                         return ParseResult.Fail(RejectReason.TooManyMetrics, $"a reading holds at most {_maxMetrics} metrics");
                     reader.Read();
@@ -165,6 +186,7 @@ public sealed class ReadingParser
         {
             if (value is not null)
             {
+                if (Contains(metrics, Reading.DefaultMetric)) return DuplicateMetric(Reading.DefaultMetric);
                 if (metrics.Count == _maxMetrics)
                     return ParseResult.Fail(RejectReason.TooManyMetrics, $"a reading holds at most {_maxMetrics} metrics");
                 metrics.Add(new MetricValue(Reading.DefaultMetric, value.Value));
@@ -178,7 +200,22 @@ public sealed class ReadingParser
         return null;
     }
 
-    private static ParseResult? ReadTimestamp(ref Utf8JsonReader reader, out long ts)
+    /// <summary>Whether the reading already holds <paramref name="name"/>: a short linear scan (at most the metric limit), no allocation.</summary>
+    private static bool Contains(List<MetricValue> metrics, string name)
+    {
+        foreach (var metric in System.Runtime.InteropServices.CollectionsMarshal.AsSpan(metrics))
+        {
+            // Names are interned, so the reference check answers almost always; Equals covers names past the intern cap.
+            if (ReferenceEquals(metric.Name, name) || string.Equals(metric.Name, name, StringComparison.Ordinal)) return true;
+        }
+
+        return false;
+    }
+
+    private static ParseResult DuplicateMetric(string name)
+        => ParseResult.Fail(RejectReason.BadMetricName, $"metric \"{name}\" appears twice in one reading");
+
+    private ParseResult? ReadTimestamp(ref Utf8JsonReader reader, long receivedAtUs, out long ts)
     {
         ts = 0;
         if (reader.TokenType == JsonTokenType.Number)
@@ -206,7 +243,28 @@ public sealed class ReadingParser
 
         if (ts is < MinTimestampMs or > MaxTimestampMs)
             return ParseResult.Fail(RejectReason.BadTimestamp, "ts is outside 2000-2200 (is it unix milliseconds?)");
+
+        var aheadMs = ts - receivedAtUs / 1000;
+        if (aheadMs > _maxAheadMs)
+            return ParseResult.Fail(RejectReason.BadTimestamp,
+                $"ts is {Duration(aheadMs)} ahead of the server's clock; at most {Duration(_maxAheadMs)} (Mqtt:MaxClockAhead) is accepted: is the device's clock set?");
         return null;
+    }
+
+    /// <summary>A duration for a reject reason: "3.5 days", "2 h 5 min", "40 s", "250 ms".</summary>
+    internal static string Duration(long ms)
+    {
+        var span = TimeSpan.FromMilliseconds(ms);
+        if (span.TotalDays >= 1)
+        {
+            var days = span.TotalDays.ToString("0.##", CultureInfo.InvariantCulture);
+            return days == "1" ? "1 day" : days + " days";
+        }
+
+        if (span.TotalHours >= 1) return span.Minutes == 0 ? $"{(int)span.TotalHours} h" : $"{(int)span.TotalHours} h {span.Minutes} min";
+        if (span.TotalMinutes >= 1) return span.Seconds == 0 ? $"{(int)span.TotalMinutes} min" : $"{(int)span.TotalMinutes} min {span.Seconds} s";
+        if (span.TotalSeconds >= 1) return span.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture) + " s";
+        return ms.ToString(CultureInfo.InvariantCulture) + " ms";
     }
 
     private static ParseResult? ReadValue(ref Utf8JsonReader reader, string name, out double value)
