@@ -78,6 +78,9 @@ public sealed class BuiltInSettings
         DetectorCatalog.Create(DetectorName, Parameters); // proves the name and the parameters
         foreach (var (metric, rule) in Rules ?? new Dictionary<string, MetricRule>())
         {
+            // JSON lets a rule be null ({"metrics": {"t": null}}); refuse it here rather than fail on it later.
+            if (rule is null)
+                throw new ArgumentException($"metric '{metric}': the rule is null; give an object such as {{\"min\": 0, \"max\": 100}}, or leave the metric out");
             if (!double.IsFinite(rule.Scale) || !double.IsFinite(rule.Offset))
                 throw new ArgumentException($"metric '{metric}': scale and offset must be finite");
             if (rule.Min is { } min && rule.Max is { } max && min > max)

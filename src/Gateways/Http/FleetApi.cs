@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Fleet.Gateways.Mqtt;
 using Fleet.Gateways.Outbound;
 using Fleet.Grains.Outbound;
@@ -8,6 +9,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Options;
 
 namespace Fleet.Gateways.Http;
 
@@ -101,9 +103,27 @@ public static class FleetApi
         return TypedResults.Ok(await grains.GetGrain<ISensorGrain>(id).GetAnomalies(limit ?? 50));
     }
 
-    private static async Task<Results<Ok<SensorSnapshot>, BadRequest<ErrorView>>> Configure(IGrainFactory grains, string id, SensorConfig config)
+    /// <summary>
+    /// Sets a sensor's configuration. The body is read here rather than bound by the framework, which answers a body
+    /// it cannot read (bad JSON, a string where a number belongs) with an empty 400: here it gets an <see cref="ErrorView"/>
+    /// with what System.Text.Json found wrong and where.
+    /// </summary>
+    private static async Task<Results<Ok<SensorSnapshot>, BadRequest<ErrorView>>> Configure(
+        IGrainFactory grains, string id, HttpRequest request, IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> json)
     {
-        if (!SensorTopic.IsValidSensorId(id)) return TypedResults.BadRequest(new ErrorView("bad_sensor_id"));
+        if (!SensorTopic.IsValidSensorId(id)) return TypedResults.BadRequest(new ErrorView("bad_sensor_id", "sensor ids are 1-128 characters of [A-Za-z0-9_.:-]"));
+        SensorConfig? config;
+        try
+        {
+            config = await JsonSerializer.DeserializeAsync<SensorConfig>(request.Body, json.Value.SerializerOptions, request.HttpContext.RequestAborted);
+        }
+        catch (JsonException ex)
+        {
+            return TypedResults.BadRequest(new ErrorView("malformed_json", ex.Message));
+        }
+
+        if (config is null)
+            return TypedResults.BadRequest(new ErrorView("malformed_json", "the body must be a JSON object, e.g. {\"detector\": \"ewma-z\"}"));
         try
         {
             return TypedResults.Ok(await grains.GetGrain<ISensorGrain>(id).Configure(config));

@@ -1,0 +1,194 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json.Nodes;
+using Fleet.Gateways.Http;
+using Fleet.Gateways.Mqtt;
+using Fleet.Gateways.Outbound;
+using Fleet.Grains;
+using Fleet.Grains.Readings;
+using Fleet.Grains.Sensors;
+using Fleet.Grains.Storage;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using MQTTnet;
+using MQTTnet.Formatter;
+
+namespace Fleet.Gateways.Tests;
+
+/// <summary>
+/// The real transport (direct grain calls) in front of which sensors whose id starts with <see cref="Prefix"/> wait
+/// while the gate is closed: a transport that stalls on demand, as one does under load.
+/// </summary>
+public sealed class GatedReadingTransport(IReadingTransport inner) : IReadingTransport
+{
+    public const string Prefix = "gated-";
+
+    private TaskCompletionSource _open = Opened();
+    private TaskCompletionSource _entered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public string Name => "gated " + inner.Name;
+
+    private static TaskCompletionSource Opened()
+    {
+        var open = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        open.SetResult();
+        return open;
+    }
+
+    /// <summary>Closes the gate; the returned task completes when a gated send is waiting at it.</summary>
+    public Task Close()
+    {
+        _entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _open = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        return _entered.Task;
+    }
+
+    public void Open() => _open.TrySetResult();
+
+    public async Task SendAsync(string sensorId, List<Reading> readings)
+    {
+        if (sensorId.StartsWith(Prefix, StringComparison.Ordinal))
+        {
+            var open = _open.Task;
+            _entered.TrySetResult();
+            await open;
+        }
+
+        await inner.SendAsync(sensorId, readings);
+    }
+}
+
+/// <summary>
+/// One silo in this process composed as src/Silo composes it, minus what these tests do not need: Orleans (localhost
+/// clustering, memory grain storage), the sensor grains, the outbound adapters, the embedded MQTT broker and the
+/// telemetry ingress (direct transport, gated), and the HTTP API on Kestrel; every port is a free one.
+/// </summary>
+public sealed class GatewayHost : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private GatewayHost(WebApplication app, int mqttPort)
+    {
+        _app = app;
+        MqttPort = mqttPort;
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+        Http = new HttpClient { BaseAddress = new Uri(address), Timeout = TimeSpan.FromSeconds(20) };
+    }
+
+    public int MqttPort { get; }
+
+    public HttpClient Http { get; }
+
+    public IServiceProvider Services => _app.Services;
+
+    public GatedReadingTransport Gate => _app.Services.GetRequiredService<GatedReadingTransport>();
+
+    public IngressStats Stats => _app.Services.GetRequiredService<IngressStats>();
+
+    public ISensorGrain Sensor(string id) => _app.Services.GetRequiredService<IGrainFactory>().GetGrain<ISensorGrain>(id);
+
+    public static async Task<GatewayHost> StartAsync(IDictionary<string, string?>? settings = null)
+    {
+        var mqttPort = FreePort();
+        var config = new Dictionary<string, string?>
+        {
+            ["Mqtt:Port"] = mqttPort.ToString(),
+            ["Mqtt:RejectFlushInterval"] = "00:00:00.100",
+        };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>()) config[key] = value;
+
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = Environments.Production });
+        builder.Configuration.AddInMemoryCollection(config);
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel().UseUrls("http://127.0.0.1:0");
+        var cluster = "gw-tests-" + Guid.NewGuid().ToString("N")[..8];
+        builder.UseOrleans(silo =>
+        {
+            silo.UseLocalhostClustering(FreePort(), FreePort(), serviceId: cluster, clusterId: cluster);
+            silo.AddMemoryGrainStorage(StorageNames.Default);
+        });
+        builder.Services.AddSingleton(sp => new GatedReadingTransport(new DirectReadingTransport(sp.GetRequiredService<SensorReferences>())));
+        builder.Services.AddSingleton<IReadingTransport>(sp => sp.GetRequiredService<GatedReadingTransport>());
+        builder.Services.AddSensorGrains(builder.Configuration);
+        builder.Services.AddOutbound(builder.Configuration);
+        builder.Services.AddMqttGateway(builder.Configuration);
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter()));
+
+        var app = builder.Build();
+        app.MapFleetApi();
+        await app.StartAsync();
+        return new GatewayHost(app, mqttPort);
+    }
+
+    public async Task<IMqttClient> ConnectAsync()
+    {
+        var client = new MqttClientFactory().CreateMqttClient();
+        await client.ConnectAsync(new MqttClientOptionsBuilder()
+            .WithTcpServer("127.0.0.1", MqttPort)
+            .WithClientId("test-" + Guid.NewGuid().ToString("N")[..8])
+            .WithProtocolVersion(MqttProtocolVersion.V500)
+            .WithCleanSession()
+            .Build());
+        return client;
+    }
+
+    public async Task<JsonNode> GetJsonAsync(string path)
+    {
+        var response = await Http.GetAsync(path);
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, $"GET {path}: {(int)response.StatusCode} {body}");
+        return JsonNode.Parse(body)!;
+    }
+
+    /// <summary>This silo's refusals of one reason, as GET /ingress shows them.</summary>
+    public async Task<long> RejectedAsync(string reason)
+        => (long)(await GetJsonAsync("/ingress"))["rejectedByReason"]![reason]!;
+
+    /// <summary>Polls the sensor's state until <paramref name="done"/> holds; fails after 10 s with the last state.</summary>
+    public async Task<SensorSnapshot> WaitForSensorAsync(string id, Func<SensorSnapshot, bool> done)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (true)
+        {
+            var snapshot = await Sensor(id).GetSnapshot();
+            if (done(snapshot)) return snapshot;
+            if (DateTime.UtcNow > deadline) throw new Xunit.Sdk.XunitException($"sensor {id} did not reach the expected state; counts: {snapshot.Counts}");
+            await Task.Delay(20);
+        }
+    }
+
+    public static string Reading(long seq, double value, long? ts = null)
+        => $"{{\"ts\":{ts ?? DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()},\"seq\":{seq},\"value\":{value.ToString(System.Globalization.CultureInfo.InvariantCulture)}}}";
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Gate.Open();
+        Http.Dispose();
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        await _app.StopAsync(stop.Token);
+        await _app.DisposeAsync();
+    }
+}
+
+/// <summary>One <see cref="GatewayHost"/> on default settings, shared by a test class.</summary>
+public sealed class GatewayHostFixture : IAsyncLifetime
+{
+    public GatewayHost Host { get; private set; } = null!;
+
+    public async Task InitializeAsync() => Host = await GatewayHost.StartAsync();
+
+    public async Task DisposeAsync() => await Host.DisposeAsync();
+}
