@@ -85,6 +85,134 @@ public sealed class FleetApiTests(GatewayHostFixture fixture) : IClassFixture<Ga
         Assert.Equal("bad_sensor_id", (string?)error["error"]);
     }
 
+    // --- POST /sensors/{id}/readings ---------------------------------------------------------------
+
+    [Fact]
+    public async Task Readings_posted_over_http_are_accepted()
+    {
+        var response = await Host.Http.PostAsync("/sensors/http-ok/readings", Json($"[{GatewayHost.Reading(1, 20)},{GatewayHost.Reading(2, 21)}]"));
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        await Host.WaitForSensorAsync("http-ok", s => s.Counts.Accepted == 2);
+    }
+
+    [Fact]
+    public async Task A_body_over_the_limit_is_a_413_counted_like_an_mqtt_payload_too_large()
+    {
+        var before = await Host.RejectedAsync("payload_too_large");
+        var body = $"{{\"value\": 1, \"pad\": \"{new string('x', 64 * 1024)}\"}}"; // the default limit is 64 KiB
+        var error = await ErrorOf(await Host.Http.PostAsync("/sensors/http-big/readings", Json(body)), HttpStatusCode.RequestEntityTooLarge);
+        Assert.Equal("payload_too_large", (string?)error["error"]);
+        Assert.Equal($"payload is {Encoding.UTF8.GetByteCount(body)} bytes; at most 65536", (string?)error["detail"]);
+        Assert.Equal(before + 1, await Host.RejectedAsync("payload_too_large"));
+        await Host.WaitForSensorAsync("http-big", s => s.Counts.RejectedByReason.GetValueOrDefault("payload_too_large") == 1);
+
+        // Right at the limit is fine.
+        var fits = $"{{\"value\": 1, \"pad\": \"{new string('x', 64 * 1024 - 23)}\"}}";
+        Assert.Equal(64 * 1024, Encoding.UTF8.GetByteCount(fits));
+        Assert.Equal(HttpStatusCode.Accepted, (await Host.Http.PostAsync("/sensors/http-big/readings", Json(fits))).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_streamed_body_without_a_length_is_refused_after_the_limit_not_read_to_its_end()
+    {
+        var before = await Host.RejectedAsync("payload_too_large");
+        const long total = 256L * 1024 * 1024;
+        var (status, body, written) = await PostEndlessChunkedBodyAsync("/sensors/http-stream/readings", total);
+        Assert.True(status == 413, $"expected 413, got {status}: {body}");
+        var error = JsonNode.Parse(body)!;
+        Assert.Equal("payload_too_large", (string?)error["error"]);
+        Assert.Equal("payload is more than 65536 bytes; at most 65536", (string?)error["detail"]);
+        Assert.True(written < total / 4, $"the client sent {written} of {total} bytes before the answer");
+        Assert.Equal(before + 1, await Host.RejectedAsync("payload_too_large"));
+    }
+
+    /// <summary>
+    /// POSTs a chunked body of JSON whitespace over a plain socket, writing until the server answers (or
+    /// <paramref name="total"/> bytes are sent); returns the status, the response body and how much was sent.
+    /// </summary>
+    private async Task<(int Status, string Body, long Written)> PostEndlessChunkedBodyAsync(string path, long total)
+    {
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(Host.Http.BaseAddress!.Host, Host.Http.BaseAddress.Port);
+        var stream = tcp.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(
+            $"POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"));
+
+        var reading = ReadResponseAsync(stream);
+        long written = 0;
+        using var stop = new CancellationTokenSource();
+        var writing = Task.Run(async () =>
+        {
+            var chunk = Encoding.ASCII.GetBytes("10000\r\n" + new string(' ', 0x10000) + "\r\n");
+            try
+            {
+                while (written < total && !reading.IsCompleted)
+                {
+                    await stream.WriteAsync(chunk, stop.Token);
+                    Interlocked.Add(ref written, 0x10000);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException)
+            {
+                // the server answered and closed the connection
+            }
+        });
+
+        var (status, body) = await reading.WaitAsync(TimeSpan.FromSeconds(60));
+        stop.Cancel();
+        tcp.Close();
+        await writing.WaitAsync(TimeSpan.FromSeconds(10));
+        return (status, body, Interlocked.Read(ref written));
+    }
+
+    private static async Task<(int Status, string Body)> ReadResponseAsync(Stream stream)
+    {
+        var received = new List<byte>();
+        var buffer = new byte[4096];
+        int headerEnd;
+        while ((headerEnd = IndexOf(received, "\r\n\r\n"u8)) < 0)
+        {
+            var n = await stream.ReadAsync(buffer);
+            if (n == 0) throw new IOException("the connection closed before a response");
+            received.AddRange(buffer.AsSpan(0, n));
+        }
+
+        var head = Encoding.ASCII.GetString(received.ToArray(), 0, headerEnd);
+        var status = int.Parse(head.Split(' ')[1]);
+        var chunked = head.Contains("Transfer-Encoding: chunked", StringComparison.OrdinalIgnoreCase);
+        var lengthLine = head.Split("\r\n").FirstOrDefault(l => l.StartsWith("Content-Length:", StringComparison.OrdinalIgnoreCase));
+        var length = lengthLine is null ? 0 : int.Parse(lengthLine["Content-Length:".Length..].Trim());
+        while (chunked ? IndexOf(received, "\r\n0\r\n\r\n"u8) < 0 : received.Count < headerEnd + 4 + length)
+        {
+            var n = await stream.ReadAsync(buffer);
+            if (n == 0) break;
+            received.AddRange(buffer.AsSpan(0, n));
+        }
+
+        var rest = Encoding.UTF8.GetString(received.ToArray(), headerEnd + 4, received.Count - headerEnd - 4);
+        if (!chunked) return (status, rest[..Math.Min(length, rest.Length)]);
+        var body = new StringBuilder();
+        while (true) // chunk: size in hex CRLF data CRLF; the last has size 0
+        {
+            var eol = rest.IndexOf("\r\n", StringComparison.Ordinal);
+            var size = Convert.ToInt32(rest[..eol], 16);
+            if (size == 0) return (status, body.ToString());
+            body.Append(rest, eol + 2, size);
+            rest = rest[(eol + 2 + size + 2)..];
+        }
+    }
+
+    private static int IndexOf(List<byte> bytes, ReadOnlySpan<byte> value)
+        => System.Runtime.InteropServices.CollectionsMarshal.AsSpan(bytes).IndexOf(value);
+
+    [Fact]
+    public async Task A_reading_with_a_metric_twice_is_refused_over_http()
+    {
+        var error = await ErrorOf(await Host.Http.PostAsync("/sensors/http-dup/readings", Json("""{"metrics": {"t": 1, "t": 100}}""")), HttpStatusCode.BadRequest);
+        Assert.Equal("bad_metric_name", (string?)error["error"]);
+        Assert.Equal("metric \"t\" appears twice in one reading", (string?)error["detail"]);
+    }
+
     // --- MQTT: a reading from the future ---------------------------------------------------------------
 
     [Fact]

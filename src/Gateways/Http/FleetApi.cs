@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text.Json;
 using Fleet.Gateways.Mqtt;
 using Fleet.Gateways.Outbound;
@@ -134,36 +135,113 @@ public static class FleetApi
         }
     }
 
-    /// <summary>Direct ingestion over HTTP: the same payloads and checks as MQTT, accepted once on the stream.</summary>
-    private static async Task<Results<Accepted, BadRequest<ErrorView>>> PostReadings(
-        string id, HttpRequest request, ReadingParser parser, ReadingIngress ingress, IngressStats stats, SensorRejectCounter rejects, Microsoft.Extensions.Options.IOptions<MqttGatewayOptions> options)
+    /// <summary>
+    /// Direct ingestion over HTTP: the same payloads, checks and counters as MQTT. 202 once the readings are queued in
+    /// the ingress (as a QoS 1 PUBACK: from there they are never dropped); 413 for a body over Mqtt:MaxPayloadBytes, of
+    /// which at most one byte more is read; 503 <c>overloaded</c> when the queue stays full for Mqtt:AcceptTimeout, and
+    /// then nothing was queued, so the client can send the same body again.
+    /// </summary>
+    private static async Task<Results<Accepted, BadRequest<ErrorView>, JsonHttpResult<ErrorView>>> PostReadings(
+        string id, HttpRequest request, ReadingParser parser, ReadingIngress ingress, IngressStats stats, SensorRejectCounter rejects, IOptions<MqttGatewayOptions> options)
     {
         if (!SensorTopic.IsValidSensorId(id))
         {
             stats.Reject(Grains.Readings.RejectReason.BadSensorId);
-            return TypedResults.BadRequest(new ErrorView("bad_sensor_id"));
+            return TypedResults.BadRequest(new ErrorView("bad_sensor_id", "sensor ids are 1-128 characters of [A-Za-z0-9_.:-]"));
         }
 
         var max = options.Value.MaxPayloadBytes;
-        using var buffer = new MemoryStream();
-        await request.Body.CopyToAsync(buffer);
-        if (buffer.Length > max)
+        if (request.ContentLength is { } declared && declared > max)
         {
-            stats.Reject(Grains.Readings.RejectReason.PayloadTooLarge);
-            rejects.Count(id, Grains.Readings.RejectReason.PayloadTooLarge);
-            return TypedResults.BadRequest(new ErrorView("payload_too_large", $"at most {max} bytes"));
+            return Refused(id, stats, rejects, Grains.Readings.RejectReason.PayloadTooLarge, StatusCodes.Status413PayloadTooLarge, $"payload is {declared} bytes; at most {max}");
         }
 
-        var parsed = parser.Parse(new System.Buffers.ReadOnlySequence<byte>(buffer.GetBuffer(), 0, (int)buffer.Length), UnixTime.NowMicros());
-        if (!parsed.Ok)
+        var aborted = request.HttpContext.RequestAborted;
+        var (buffer, length) = await ReadAtMostAsync(request.Body, max + 1, request.ContentLength, aborted);
+        Grains.Readings.Reading[] readings;
+        try
         {
-            stats.Reject(parsed.Reason);
-            rejects.Count(id, parsed.Reason);
-            return TypedResults.BadRequest(new ErrorView(Grains.Readings.RejectReasons.Name(parsed.Reason), parsed.Detail));
+            if (length > max)
+            {
+                return Refused(id, stats, rejects, Grains.Readings.RejectReason.PayloadTooLarge, StatusCodes.Status413PayloadTooLarge, $"payload is more than {max} bytes; at most {max}");
+            }
+
+            var parsed = parser.Parse(new ReadOnlySequence<byte>(buffer, 0, length), UnixTime.NowMicros());
+            if (!parsed.Ok)
+            {
+                stats.Reject(parsed.Reason);
+                rejects.Count(id, parsed.Reason);
+                return TypedResults.BadRequest(new ErrorView(Grains.Readings.RejectReasons.Name(parsed.Reason), parsed.Detail));
+            }
+
+            readings = parsed.Readings!;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer); // the readings hold no reference to it
         }
 
-        await ingress.AcceptAsync(id, parsed.Readings!, request.HttpContext.RequestAborted);
+        // As for a QoS 1 publish (see MqttGateway): the deadline covers getting into the queue only, so a 503 means
+        // "not queued" and a 202 means "queued, and will be delivered"; never a 503 for readings that are delivered.
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+        timeout.CancelAfter(options.Value.AcceptTimeout);
+        try
+        {
+            await ingress.EnqueueAsync(id, readings, timeout.Token);
+        }
+        catch (OperationCanceledException) when (!aborted.IsCancellationRequested)
+        {
+            return Refused(id, stats, rejects, Grains.Readings.RejectReason.Overloaded, StatusCodes.Status503ServiceUnavailable,
+                $"the ingress queue stayed full for {ReadingParser.Duration((long)options.Value.AcceptTimeout.TotalMilliseconds)}; nothing was queued, send again later");
+        }
+        catch (System.Threading.Channels.ChannelClosedException)
+        {
+            return Refused(id, stats, rejects, Grains.Readings.RejectReason.Overloaded, StatusCodes.Status503ServiceUnavailable,
+                "the silo is stopping; nothing was queued, send again later");
+        }
+
         return TypedResults.Accepted((string?)null);
+    }
+
+    private static JsonHttpResult<ErrorView> Refused(string id, IngressStats stats, SensorRejectCounter rejects, Grains.Readings.RejectReason reason, int status, string detail)
+    {
+        stats.Reject(reason);
+        rejects.Count(id, reason);
+        return TypedResults.Json(new ErrorView(Grains.Readings.RejectReasons.Name(reason), detail), statusCode: status);
+    }
+
+    /// <summary>
+    /// Reads the body until its end or <paramref name="limit"/> bytes, whichever comes first, into a pooled buffer the
+    /// caller returns: an oversized body costs <paramref name="limit"/> bytes, not its size.
+    /// </summary>
+    private static async Task<(byte[] Buffer, int Length)> ReadAtMostAsync(Stream body, int limit, long? contentLength, CancellationToken cancellationToken)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent((int)Math.Min(limit, contentLength is { } n ? n + 1 : 16 * 1024));
+        var length = 0;
+        try
+        {
+            while (length < limit)
+            {
+                if (length == buffer.Length)
+                {
+                    var bigger = ArrayPool<byte>.Shared.Rent((int)Math.Min(limit, 2L * buffer.Length));
+                    buffer.AsSpan(0, length).CopyTo(bigger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = bigger;
+                }
+
+                var read = await body.ReadAsync(buffer.AsMemory(length, Math.Min(buffer.Length, limit) - length), cancellationToken);
+                if (read == 0) break;
+                length += read;
+            }
+
+            return (buffer, length);
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw;
+        }
     }
 
     /// <summary>Dead letters of one target (?target=name), or of every target when none is named.</summary>

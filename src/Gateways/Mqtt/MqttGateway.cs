@@ -13,9 +13,10 @@ namespace Fleet.Gateways.Mqtt;
 /// <summary>
 /// The embedded MQTT broker (MQTTnet) and the telemetry ingress. Every publish to
 /// <c>sensors/{id}/telemetry</c> is checked (topic, size, JSON) and its readings are handed to
-/// <see cref="ReadingIngress"/>; a QoS 1 publish is acknowledged only once the stream provider has
-/// accepted it. A refused publish gets a reason (an MQTT 5 reason code and string where the client
-/// speaks MQTT 5), is counted per sensor and globally, and leaves the connection open.
+/// <see cref="ReadingIngress"/>; a QoS 1 publish is acknowledged once its readings are queued there (from where
+/// they are never dropped), or refused as <c>overloaded</c> when the queue stays full for <c>Mqtt:AcceptTimeout</c>,
+/// and then nothing of it was queued. A refused publish gets a reason (an MQTT 5 reason code and string where the
+/// client speaks MQTT 5), is counted per sensor and globally, and leaves the connection open.
 /// </summary>
 public sealed class MqttGateway : IHostedService, IAsyncDisposable
 {
@@ -134,20 +135,46 @@ public sealed class MqttGateway : IHostedService, IAsyncDisposable
         e.ProcessPublish = _options.RelayTelemetry;
         if (message.QualityOfServiceLevel == MqttQualityOfServiceLevel.AtMostOnce)
         {
-            await _ingress.EnqueueAsync(sensorId, parsed.Readings!);
+            try
+            {
+                await _ingress.EnqueueAsync(sensorId, parsed.Readings!);
+            }
+            catch (System.Threading.Channels.ChannelClosedException)
+            {
+                Refuse(e, sensorId, RejectReason.Overloaded, Stopping);
+            }
+
             return;
         }
 
+        // QoS 1 and 2: a publish is either refused and not queued, or queued and acknowledged, never both. A refused
+        // publish is sent again by the device, and readings without seq cannot be told from duplicates downstream, so
+        // refusing readings that are then delivered anyway (what waiting for the transport with a deadline did: the
+        // deadline could expire after the readings were queued) duplicates them.
+        // The deadline therefore covers only getting into the queue: a bounded-channel write that is cancelled has not
+        // written its item, so "refused" means "not queued", exactly. Once queued, readings are never dropped (the
+        // ingress retries the transport until it takes them, and a graceful stop drains the queue), so the publish is
+        // acknowledged right away instead of after the transport took it: a deadline on that wait is the defect above,
+        // and no deadline would let a stalled transport hold the device's session (and its in-flight window) for as
+        // long as it stalls. Backpressure still reaches devices: a full queue delays the PUBACK by up to AcceptTimeout
+        // and then refuses as overloaded.
+        using var timeout = new CancellationTokenSource(_options.AcceptTimeout);
         try
         {
-            using var timeout = new CancellationTokenSource(_options.AcceptTimeout);
-            await _ingress.AcceptAsync(sensorId, parsed.Readings!, timeout.Token);
+            await _ingress.EnqueueAsync(sensorId, parsed.Readings!, timeout.Token);
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
         {
-            Refuse(e, sensorId, RejectReason.Overloaded, "the platform is overloaded; publish again later");
+            Refuse(e, sensorId, RejectReason.Overloaded,
+                $"the ingress queue stayed full for {ReadingParser.Duration((long)_options.AcceptTimeout.TotalMilliseconds)}; nothing was queued, publish again later");
+        }
+        catch (System.Threading.Channels.ChannelClosedException)
+        {
+            Refuse(e, sensorId, RejectReason.Overloaded, Stopping);
         }
     }
+
+    private const string Stopping = "the silo is stopping; nothing was queued, publish again later";
 
     private void Refuse(InterceptingPublishEventArgs e, string? sensorId, RejectReason reason, string detail)
     {

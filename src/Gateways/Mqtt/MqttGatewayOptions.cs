@@ -52,7 +52,10 @@ public sealed class MqttGatewayOptions
     [Range(1, 1_000_000)]
     public int MaxFlushReadings { get; set; } = 4096;
 
-    /// <summary>How long a QoS1 publish may wait for the stream before it is refused (the device then resends).</summary>
+    /// <summary>
+    /// How long a QoS 1 publish (or an HTTP POST of readings) may wait for room in the ingress queue before it is
+    /// refused as <c>overloaded</c>; a refused publish was not queued, so the device's resend cannot duplicate it.
+    /// </summary>
     public TimeSpan AcceptTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
