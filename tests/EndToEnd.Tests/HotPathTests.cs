@@ -59,6 +59,7 @@ public sealed class HotPathTests
         { "sensors/bad-1/telemetry", "{\"ts\":1732450000000}", MqttPubAckReasonCode.PayloadFormatInvalid, "missing_value" },
         { "sensors/bad-1/telemetry", "{\"value\":1e999}", MqttPubAckReasonCode.PayloadFormatInvalid, "non_finite_value" },
         { "sensors/bad-1/telemetry", "{\"value\":\"NaN\"}", MqttPubAckReasonCode.PayloadFormatInvalid, "non_finite_value" },
+        { "sensors/bad-1/telemetry", "{\"value\":1e300}", MqttPubAckReasonCode.PayloadFormatInvalid, "value_out_of_range" },
         { "sensors/bad-1/telemetry", "{\"ts\":\"yesterday\",\"value\":1}", MqttPubAckReasonCode.PayloadFormatInvalid, "bad_timestamp" },
         { "sensors/bad-1/telemetry", "{\"seq\":-4,\"value\":1}", MqttPubAckReasonCode.PayloadFormatInvalid, "bad_sequence" },
         { "sensors/bad-1/telemetry", "{\"metrics\":{\"bad name!\":1}}", MqttPubAckReasonCode.PayloadFormatInvalid, "bad_metric_name" },

@@ -183,6 +183,24 @@ public sealed class ReadingParserTests
         AssertRejected(Parse(payload), RejectReason.NonFiniteValue);
     }
 
+    [Theory]
+    [InlineData("""{"value": 1e308}""")]
+    [InlineData("""{"value": -1.0000001e100}""")]
+    [InlineData("""{"metrics": {"a": 1, "b": 3e200}}""")]
+    public void A_finite_value_beyond_1e100_is_rejected_as_out_of_range(string payload)
+    {
+        var result = Parse(payload);
+        AssertRejected(result, RejectReason.ValueOutOfRange);
+        Assert.Contains("beyond ±1e100", result.Detail);
+    }
+
+    [Theory]
+    [InlineData("""{"value": 1e100}""", 1e100)]
+    [InlineData("""{"value": -1e100}""", -1e100)]
+    [InlineData("""{"value": 5e-324}""", 5e-324)]
+    public void Values_up_to_1e100_in_magnitude_are_accepted(string payload, double expected)
+        => Assert.Equal(expected, Assert.Single(Parse(payload).Readings!).Metrics.Single().Value);
+
     [Fact]
     public void Too_many_metrics_is_rejected()
     {

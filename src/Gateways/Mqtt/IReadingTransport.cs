@@ -5,7 +5,7 @@ namespace Fleet.Gateways.Mqtt;
 /// <summary>
 /// How the ingress hands one sensor's readings to that sensor's environment. The returned task completes
 /// once the readings are accepted (stream transport: the stream provider has them; direct transport: the
-/// sensor grain has processed them), which is when a QoS 1 publish is acknowledged.
+/// sensor grain has processed them); until then the ingress keeps them and retries.
 /// </summary>
 public interface IReadingTransport
 {

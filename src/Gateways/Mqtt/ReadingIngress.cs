@@ -39,19 +39,15 @@ public sealed class ReadingIngress : BackgroundService
         }
     }
 
-    private readonly record struct Pending(string SensorId, Reading[] Readings, TaskCompletionSource? Accepted);
+    private readonly record struct Pending(string SensorId, Reading[] Readings);
 
-    /// <summary>Queues readings without waiting for the stream (QoS 0); waits only while the shard queue is full.</summary>
+    /// <summary>
+    /// Queues readings; waits only while the shard queue is full. Cancelled, it has queued nothing (a bounded channel's
+    /// cancelled write does not write), which is what lets the gateways refuse a publish exactly when it was not queued.
+    /// Once queued, readings are never dropped: a refused flush is retried, and a graceful stop drains the queue.
+    /// </summary>
     public ValueTask EnqueueAsync(string sensorId, Reading[] readings, CancellationToken cancellationToken = default)
-        => ShardOf(sensorId).Writer.WriteAsync(new Pending(sensorId, readings, null), cancellationToken);
-
-    /// <summary>Queues readings and completes once the stream provider has accepted them (QoS 1 and 2).</summary>
-    public async Task AcceptAsync(string sensorId, Reading[] readings, CancellationToken cancellationToken = default)
-    {
-        var accepted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await ShardOf(sensorId).Writer.WriteAsync(new Pending(sensorId, readings, accepted), cancellationToken);
-        await accepted.Task.WaitAsync(cancellationToken);
-    }
+        => ShardOf(sensorId).Writer.WriteAsync(new Pending(sensorId, readings), cancellationToken);
 
     /// <summary>Readings queued and not yet on a stream.</summary>
     public int Backlog => _shards.Sum(s => s.Reader.Count);
@@ -73,7 +69,6 @@ public sealed class ReadingIngress : BackgroundService
     {
         var groups = new Dictionary<string, List<Reading>>(StringComparer.Ordinal);
         var spare = new Stack<List<Reading>>();
-        var acks = new List<TaskCompletionSource>();
         var flushes = new List<(string SensorId, List<Reading> Readings, Task Task)>();
 
         while (await reader.WaitToReadAsync(CancellationToken.None))
@@ -89,15 +84,12 @@ public sealed class ReadingIngress : BackgroundService
                 }
 
                 list.AddRange(pending.Readings);
-                if (pending.Accepted is not null) acks.Add(pending.Accepted);
                 count += pending.Readings.Length;
                 publishes++;
             }
 
             await FlushAsync(groups, flushes, stoppingToken);
             _stats.Accepted(publishes, count);
-            foreach (var ack in acks) ack.TrySetResult();
-            acks.Clear();
             foreach (var list in groups.Values)
             {
                 list.Clear();

@@ -275,6 +275,8 @@ public sealed class ReadingParser
             case JsonTokenType.Number:
                 if (!reader.TryGetDouble(out value) || !double.IsFinite(value))
                     return ParseResult.Fail(RejectReason.NonFiniteValue, $"{name} is not a finite number");
+                if (Math.Abs(value) > RejectReasons.MaxMagnitude)
+                    return ParseResult.Fail(RejectReason.ValueOutOfRange, $"{name} = {value.ToString(CultureInfo.InvariantCulture)} is beyond ±1e100, the largest magnitude a reading may have");
                 return null;
             case JsonTokenType.String when reader.ValueTextEquals("NaN"u8) || reader.ValueTextEquals("Infinity"u8) || reader.ValueTextEquals("-Infinity"u8):
                 return ParseResult.Fail(RejectReason.NonFiniteValue, $"{name} is not a finite number");

@@ -15,11 +15,20 @@ public enum RejectReason
     BadMetricName = 9,
     BadSequence = 10,
     Overloaded = 11,
+
+    /// <summary>A finite value beyond ±<see cref="RejectReasons.MaxMagnitude"/>: no sensor measures that, and sums of squares of it overflow.</summary>
+    ValueOutOfRange = 12,
 }
 
 public static class RejectReasons
 {
     public static readonly RejectReason[] All = Enum.GetValues<RejectReason>();
+
+    /// <summary>
+    /// The largest magnitude a value may have. Larger finite doubles (up to 1.8e308) overflow the running statistics
+    /// (a mean or variance becomes infinite, and the sensor's JSON cannot be written) and the detectors' arithmetic.
+    /// </summary>
+    public const double MaxMagnitude = 1e100;
 
     /// <summary>snake_case names used in JSON and metrics.</summary>
     public static string Name(this RejectReason reason) => reason switch
@@ -36,6 +45,7 @@ public static class RejectReasons
         RejectReason.BadMetricName => "bad_metric_name",
         RejectReason.BadSequence => "bad_sequence",
         RejectReason.Overloaded => "overloaded",
+        RejectReason.ValueOutOfRange => "value_out_of_range",
         _ => reason.ToString(),
     };
 }
