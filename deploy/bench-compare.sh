@@ -2,19 +2,21 @@
 # Two builds of the pipeline side by side in one run, runs interleaved (A B A B ...) so drift on this
 # shared VM hits both alike: QoS0 throughput (1,000 sensors, 8 connections) and heap per active sensor
 # (each run: a fresh silo, warm-up, one throughput run, then 20,000 new sensors for the heap).
-#   deploy/bench-compare.sh BEFORE_REV [AFTER_REV] [--repeat N] [--per-sensor N] [--memory-sensors N]
+#   deploy/bench-compare.sh BEFORE_REV [AFTER_REV] [--repeat N] [--per-sensor N] [--memory-sensors N] [--qos 1]
+# --qos 1 measures QoS 1 throughput (16 in flight per connection) instead of QoS 0.
 # Example (the hot path before and after its built-in steps became functions): deploy/bench-compare.sh 6f37538 HEAD
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BEFORE=${1:?usage: deploy/bench-compare.sh BEFORE_REV [AFTER_REV]}; shift
 AFTER=HEAD
 if [ $# -gt 0 ] && [[ $1 != --* ]]; then AFTER=$1; shift; fi
-SENSORS=1000 PER_SENSOR=200 CONNECTIONS=8 REPEAT=5 MEMORY_SENSORS=20000
+SENSORS=1000 PER_SENSOR=200 CONNECTIONS=8 REPEAT=5 MEMORY_SENSORS=20000 QOS=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --repeat) REPEAT=$2; shift 2 ;;
     --per-sensor) PER_SENSOR=$2; shift 2 ;;
     --memory-sensors) MEMORY_SENSORS=$2; shift 2 ;;
+    --qos) QOS=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -32,7 +34,8 @@ for side in before after; do
   dotnet build "$WORK/$side/src/Silo" -c Release -nologo -clp:ErrorsOnly >/dev/null
   echo "$side = $(git rev-parse --short "$rev") $(git log -1 --format=%s "$rev" | cut -c1-80)"
 done
-echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; load: $SENSORS sensors x $PER_SENSOR readings, $CONNECTIONS connections, QoS0"
+QOS_ARGS=""; [ "$QOS" = 1 ] && QOS_ARGS="--qos 1 --inflight 16"
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; load: $SENSORS sensors x $PER_SENSOR readings, $CONNECTIONS connections, QoS$QOS"
 
 declare -A tput mem
 for side in before after; do tput[$side]=""; mem[$side]=""; done
@@ -41,7 +44,7 @@ for i in $(seq "$REPEAT"); do
     start_silo "$WORK/$side/src/Silo/bin/Release/net10.0" Direct "$WORK/silo-$side.log" "$WORK/$side.db"
     lg="$LOADGEN --port $MQTT_PORT --http http://127.0.0.1:$HTTP_PORT"
     $lg --sensors "$SENSORS" --per-sensor 300 --connections "$CONNECTIONS" --prefix warm >/dev/null
-    t=$($lg --sensors "$SENSORS" --per-sensor "$PER_SENSOR" --connections "$CONNECTIONS" --prefix warm | field throughput_msg_s)
+    t=$($lg --sensors "$SENSORS" --per-sensor "$PER_SENSOR" --connections "$CONNECTIONS" $QOS_ARGS --prefix warm | field throughput_msg_s)
     tput[$side]="${tput[$side]} $t"
     echo "  run $i $side: $t msg/s"
     m=$($LOADGEN --port "$MQTT_PORT" --http "http://127.0.0.1:$HTTP_PORT" --mode memory --sensors "$MEMORY_SENSORS" --connections "$CONNECTIONS" --prefix mem | grep -Eo 'bytes_per_active_sensor=[0-9]+' | cut -d= -f2)
