@@ -1,4 +1,5 @@
 using Fleet.Functions.Hosting;
+using Fleet.Gateways.Http;
 using Fleet.Gateways.Mqtt;
 using Fleet.Gateways.Outbound;
 using Fleet.Grains;
@@ -68,6 +69,7 @@ public static class FleetSiloExtensions
         builder.AddFleetTelemetry();
         // Enums in answers are names ("Succeeded", "Timeout"), not numbers.
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter()));
+        builder.Services.AddFleetHttpErrors();
         return builder;
     }
 

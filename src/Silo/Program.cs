@@ -7,6 +7,7 @@ var builder = WebApplication.CreateBuilder(args);
 builder.AddFleetSilo();
 
 var app = builder.Build();
+app.UseFleetHttpErrors();
 app.MapFleetApi();
 app.MapFunctionsApi();
 app.Lifetime.ApplicationStarted.Register(() =>

@@ -23,6 +23,19 @@ public sealed class FleetApiTests(GatewayHostFixture fixture) : IClassFixture<Ga
         return error;
     }
 
+    // --- requests the API cannot bind ------------------------------------------------------------
+
+    [Theory]
+    [InlineData("/sensors?limit=abc", "limit")]
+    [InlineData("/sensors/s-1/anomalies?limit=1.5", "limit")]
+    [InlineData("/outbound/deadletters?limit=many", "limit")]
+    public async Task A_query_value_of_the_wrong_type_gets_an_error_body_not_an_empty_400(string path, string parameter)
+    {
+        var error = await ErrorOf(await Host.Http.GetAsync(path), HttpStatusCode.BadRequest);
+        Assert.Equal("bad_request", (string?)error["error"]);
+        Assert.Contains(parameter, (string?)error["detail"]);
+    }
+
     // --- PUT /sensors/{id}/config ----------------------------------------------------------------
 
     [Fact]

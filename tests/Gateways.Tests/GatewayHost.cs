@@ -119,8 +119,10 @@ public sealed class GatewayHost : IAsyncDisposable
         builder.Services.AddOutbound(builder.Configuration);
         builder.Services.AddMqttGateway(builder.Configuration);
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter()));
+        builder.Services.AddFleetHttpErrors();
 
         var app = builder.Build();
+        app.UseFleetHttpErrors();
         app.MapFleetApi();
         await app.StartAsync();
         return new GatewayHost(app, mqttPort);
