@@ -226,6 +226,44 @@ public sealed class FunctionsApiTests
         Directory.Delete(dataDirectory, recursive: true);
     }
 
+    /// <summary>
+    /// Lambda retries an erroring asynchronous event at most twice. The count of function errors was kept only in
+    /// memory: a silo failure between retries reset it, and the event ran up to three more times.
+    /// </summary>
+    [Fact]
+    public async Task A_silo_crash_between_retries_does_not_reset_the_retry_limit()
+    {
+        var dataDirectory = Path.Combine(Path.GetTempPath(), "fleet-e2e-fn-retry-" + Guid.NewGuid().ToString("N"));
+        var runs = Path.Combine(dataDirectory, "runs.txt");
+        var settings = new Dictionary<string, string>
+        {
+            ["Functions__Async__ResumePeriod"] = "00:00:02",
+            ["Functions__Async__RetryDelay"] = "00:00:04",
+        };
+        string requestId;
+        await using (var silo = new SiloProcess(settings, dataDirectory))
+        {
+            await silo.StartAsync();
+            (await silo.PutJsonAsync("/functions/always-fails", Function("AlwaysFails", "Handle",
+                "public string Handle(string path) { System.IO.File.AppendAllText(path, \"run\\n\"); throw new System.InvalidOperationException(\"no\"); }"))).EnsureSuccessStatusCode();
+            var (accepted, body) = await Invoke(silo, "always-fails", System.Text.Json.JsonSerializer.Serialize(runs), type: "Event");
+            Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+            requestId = (string)body!["requestId"]!;
+            await silo.WaitForAsync($"/invocations/{requestId}", r => (long?)r["functionErrors"] == 1); // the first run failed and was stored
+            await silo.KillAsync(); // during the 4 s before the first retry
+        }
+
+        await using (var silo = new SiloProcess(settings, dataDirectory))
+        {
+            await silo.StartAsync();
+            var record = await silo.WaitForAsync($"/invocations/{requestId}", r => (string?)r["status"] == "Failed", TimeSpan.FromSeconds(60));
+            Assert.Equal(3, (long)record["attempts"]!);
+            Assert.Equal(3, File.ReadAllLines(runs).Length); // the first run and two retries, not three more after the restart
+        }
+
+        Directory.Delete(dataDirectory, recursive: true);
+    }
+
     [Fact]
     public async Task A_finished_asynchronous_outcome_is_deleted_from_storage_after_its_retention()
     {

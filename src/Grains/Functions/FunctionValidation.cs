@@ -37,7 +37,8 @@ public static partial class FunctionValidation
     [GeneratedRegex("^(?!^[0-9]+$)[a-zA-Z0-9_-]{1,128}$")]
     private static partial Regex AliasPattern();
 
-    [GeneratedRegex("^[a-zA-Z]([a-zA-Z0-9_])*$")]
+    // Lambda's Environment key pattern, [a-zA-Z]([a-zA-Z0-9_])+: at least two characters.
+    [GeneratedRegex("^[a-zA-Z]([a-zA-Z0-9_])+$")]
     private static partial Regex EnvironmentKeyPattern();
 
     // Assembly::Namespace.Type::Method

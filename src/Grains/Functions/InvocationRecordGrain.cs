@@ -29,6 +29,12 @@ public sealed record InvocationRecord
     [Id(5)] public DateTime AcceptedUtc { get; init; }
 
     [Id(6)] public DateTime? CompletedUtc { get; init; }
+
+    /// <summary>Function errors so far (timeouts, unhandled errors): stored, so a silo failure between retries does not reset the limit.</summary>
+    [Id(7)] public int FunctionErrors { get; init; }
+
+    /// <summary>When the next attempt is due (a retry's delay, kept across a silo failure); null when none is waiting.</summary>
+    [Id(8)] public DateTime? NextAttemptUtc { get; init; }
 }
 
 /// <summary>One asynchronous invocation (keyed by request id): accepted and stored, then run with Lambda's retries.</summary>
@@ -185,11 +191,12 @@ public sealed class InvocationRecordGrain(
         var o = options.Value;
         var record = state.State.Record!;
         var payload = state.State.PayloadJson ?? "null";
-        var functionErrors = 0;
+        var functionErrors = record.FunctionErrors; // resumed after a silo failure: the retries already spent stay spent
         var backoff = TimeSpan.FromSeconds(1);
+        if (record.NextAttemptUtc is { } due && due > time.GetUtcNow().UtcDateTime) await Task.Delay(due - time.GetUtcNow().UtcDateTime, time);
         while (true)
         {
-            record = record with { Status = InvocationStatus.Running, Attempts = record.Attempts + 1 };
+            record = record with { Status = InvocationStatus.Running, Attempts = record.Attempts + 1, NextAttemptUtc = null };
             state.State.Record = record;
             DelayDeactivation(TimeSpan.FromSeconds(FunctionValidation.MaxTimeoutSeconds) + o.RetryDelay * 3 + TimeSpan.FromMinutes(10));
             InvocationResult result;
@@ -225,7 +232,9 @@ public sealed class InvocationRecordGrain(
             }
 
             if (kind == InvocationErrorKind.Throttled) backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromMinutes(5).Ticks));
-            await state.WriteStateAsync(); // the attempt count survives a crash
+            record = record with { FunctionErrors = functionErrors, NextAttemptUtc = time.GetUtcNow().UtcDateTime + wait.Value };
+            state.State.Record = record;
+            await state.WriteStateAsync(); // the attempt and error counts and the retry's due time survive a crash
             await Task.Delay(wait.Value, time);
         }
     }
