@@ -160,8 +160,8 @@ public sealed class FunctionRegistryTests(FunctionsClusterFixture fixture)
         Assert.Contains(errors, e => e.StartsWith("at most 5 layers"));
         Assert.Empty(FunctionValidation.Errors(Config("ok", "Ok")));
         // Lambda's key pattern [a-zA-Z]([a-zA-Z0-9_])+ wants two characters at least
-        Assert.Contains(FunctionValidation.Errors(Config("ok", "Ok") with { Environment = new() { ["A"] = "1" } }), e => e.Contains("environment variable name 'A'"));
-        Assert.Empty(FunctionValidation.Errors(Config("ok", "Ok") with { Environment = new() { ["A1"] = "1" } }));
+        Assert.Contains(FunctionValidation.Errors(Config("ok", "Ok") with { Environment = new Dictionary<string, string> { ["A"] = "1" } }), e => e.Contains("environment variable name 'A'"));
+        Assert.Empty(FunctionValidation.Errors(Config("ok", "Ok") with { Environment = new Dictionary<string, string> { ["A1"] = "1" } }));
         Assert.Contains(FunctionValidation.Errors(Config("ok", "Ok") with { Handler = "index.handler" }), e => e.Contains("Assembly::Namespace.Type::Method"));
         Assert.Contains(FunctionValidation.Errors(Config("ok", "Ok") with { Runtime = "javascript", Handler = "Ok::Ok.H::Handle" }), e => e.Contains("file.export"));
         await Assert.ThrowsAsync<FunctionNotFoundException>(() => fixture.Deployer.DeployAsync(Config("needs-layer", "Ok") with { Layers = ["missing-layer:1"] }, Echo("Ok", "ok")));
