@@ -50,6 +50,10 @@ public sealed class WebhookServer : IAsyncLifetime
                     response.StatusCode = 429;
                     response.Headers.RetryAfter = DateTimeOffset.UtcNow.AddSeconds(30).ToString("R");
                     break;
+                case "throttle-60-days":
+                    response.StatusCode = 429;
+                    response.Headers.RetryAfter = (60 * 86400).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                    break;
                 case "throttle-bare":
                     response.StatusCode = 429;
                     break;

@@ -60,18 +60,26 @@ public sealed class OutboundOptions
         ["mqtt-alerts"] = new() { Kind = OutboundKind.Mqtt, RatePerSecond = 200, Burst = 200 },
     };
 
+    private static readonly TimeSpan MaxWait = TimeSpan.FromDays(1);
+
     public static IEnumerable<string> Validate(OutboundOptions options)
     {
         foreach (var (name, target) in options.Targets)
         {
             if (string.IsNullOrWhiteSpace(name) || name.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_')))
                 yield return $"Outbound:Targets: '{name}' is not a valid target name ([A-Za-z0-9_-])";
-            if (target.Kind == OutboundKind.Webhook && target.Enabled && (target.Url is null || !target.Url.IsAbsoluteUri))
-                yield return $"Outbound:Targets:{name}: a webhook needs an absolute Url";
+            if (target.Kind == OutboundKind.Webhook && target.Enabled
+                && (target.Url is null || !target.Url.IsAbsoluteUri || target.Url.Scheme is not ("http" or "https")))
+                yield return $"Outbound:Targets:{name}: a webhook needs an absolute http or https Url";
             if (target.RetryDelay <= TimeSpan.Zero || target.MaxRetryDelay < target.RetryDelay)
                 yield return $"Outbound:Targets:{name}: RetryDelay must be positive and not above MaxRetryDelay";
             if (target.AttemptTimeout <= TimeSpan.Zero)
                 yield return $"Outbound:Targets:{name}: AttemptTimeout must be positive";
+            // Beyond a day a wait is a misconfiguration, and timers and the retry library refuse such spans.
+            foreach (var (setting, span) in new[] { ("RetryDelay", target.RetryDelay), ("MaxRetryDelay", target.MaxRetryDelay), ("AttemptTimeout", target.AttemptTimeout) })
+            {
+                if (span > MaxWait) yield return $"Outbound:Targets:{name}: {setting} must be at most 1 day (is {span})";
+            }
             var results = new List<ValidationResult>();
             if (!Validator.TryValidateObject(target, new ValidationContext(target), results, validateAllProperties: true))
                 foreach (var r in results) yield return $"Outbound:Targets:{name}: {r.ErrorMessage}";

@@ -26,7 +26,8 @@ public sealed record OutboundTargetStats(
     long Throttled,
     long FailedAttempts,
     long Redriven,
-    DateTime? PausedUntilUtc);
+    DateTime? PausedUntilUtc,
+    long Lost = 0);
 
 /// <summary>
 /// One outbound target on this silo: a bounded queue, workers that take a cluster-wide permit per
@@ -44,7 +45,7 @@ public sealed class OutboundTarget
     private readonly ResiliencePipeline<SendResult> _retry;
     private readonly CancellationTokenSource _stopping = new();
     private Task _workers = Task.CompletedTask;
-    private long _submitted, _delivered, _deadLettered, _attempts, _retries, _throttled, _failed, _redriven;
+    private long _submitted, _delivered, _deadLettered, _attempts, _retries, _throttled, _failed, _redriven, _lost;
     private int _inFlight;
     private long _pausedUntilTicks;
 
@@ -71,7 +72,7 @@ public sealed class OutboundTarget
                     .HandleResult(r => !r.Delivered && r.Retryable)
                     .Handle<HttpRequestException>()
                     .Handle<TimeoutException>(),
-                DelayGenerator = args => ValueTask.FromResult(args.Outcome.Result.RetryAfter),
+                DelayGenerator = args => ValueTask.FromResult(Bounded(args.Outcome.Result.RetryAfter)),
                 OnRetry = _ =>
                 {
                     Interlocked.Increment(ref _retries);
@@ -120,7 +121,8 @@ public sealed class OutboundTarget
             Volatile.Read(ref _throttled),
             Volatile.Read(ref _failed),
             Volatile.Read(ref _redriven),
-            paused > _time.GetUtcNow().UtcDateTime ? paused : null);
+            paused > _time.GetUtcNow().UtcDateTime ? paused : null,
+            Volatile.Read(ref _lost));
     }
 
     /// <summary>Stops taking items; what is still queued after <paramref name="drain"/> is dead-lettered (reason shutdown).</summary>
@@ -148,6 +150,12 @@ public sealed class OutboundTarget
                     try
                     {
                         await DeliverAsync(item);
+                    }
+                    catch (Exception ex) when (ex is not OperationCanceledException || !_stopping.IsCancellationRequested)
+                    {
+                        // DeliverAsync ends every item delivered or dead-lettered (or counted lost); anything else must not
+                        // end this worker, or the queue behind it would stall for good.
+                        _logger.LogError(ex, "Outbound worker of {Target}: unexpected error on {Id}", Name, item.Id);
                     }
                     finally
                     {
@@ -180,7 +188,7 @@ public sealed class OutboundTarget
                     if (outcome.Throttled)
                     {
                         Interlocked.Increment(ref _throttled);
-                        Pause(outcome.RetryAfter ?? Policy.RetryDelay);
+                        Pause(Bounded(outcome.RetryAfter) ?? Policy.RetryDelay);
                     }
                 }
 
@@ -220,6 +228,13 @@ public sealed class OutboundTarget
             return SendResult.Transient($"timeout after {Policy.AttemptTimeout.TotalMilliseconds:0} ms");
         }
     }
+
+    /// <summary>
+    /// A downstream's Retry-After, honoured up to <see cref="OutboundPolicy.MaxRetryDelay"/>: a "retry after 60 days"
+    /// must not stall the target (or overflow a timer). Zero, negative or a date in the past: the normal backoff.
+    /// </summary>
+    private TimeSpan? Bounded(TimeSpan? retryAfter)
+        => retryAfter is not { } wait || wait <= TimeSpan.Zero ? null : wait > Policy.MaxRetryDelay ? Policy.MaxRetryDelay : wait;
 
     private void Pause(TimeSpan wait)
     {
@@ -261,6 +276,15 @@ public sealed class OutboundTarget
                 _logger.LogWarning(ex, "Could not store dead letter {Id} for {Target}; retrying", item.Id, Name);
                 await Task.Delay(delay);
                 delay *= 2;
+            }
+            catch (Exception ex)
+            {
+                // The dead-letter store stayed down for ~50 s: the item cannot be kept. Count it and log it whole (the
+                // log is then its only copy) rather than throw, which ended the worker and stalled the queue behind it.
+                Interlocked.Increment(ref _lost);
+                _logger.LogError(ex, "LOST outbound item {Id} for {Target} after {Attempts} attempts ({Reason}): the dead-letter store is unavailable. Payload: {Payload}",
+                    item.Id, Name, attempts, reason, item.Payload);
+                return;
             }
         }
     }
