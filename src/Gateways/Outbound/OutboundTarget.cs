@@ -71,7 +71,8 @@ public sealed class OutboundTarget
                 ShouldHandle = new PredicateBuilder<SendResult>()
                     .HandleResult(r => !r.Delivered && r.Retryable)
                     .Handle<HttpRequestException>()
-                    .Handle<TimeoutException>(),
+                    .Handle<TimeoutException>()
+                    .Handle<Orleans.Runtime.OrleansException>(), // the cluster's rate-limit grain briefly unreachable: retry, not give up
                 DelayGenerator = args => ValueTask.FromResult(Bounded(args.Outcome.Result.RetryAfter)),
                 OnRetry = _ =>
                 {
