@@ -71,6 +71,18 @@ public sealed class OutboundGrainTests(ClusterFixture fixture, ITestOutputHelper
     }
 
     [Fact]
+    public async Task Two_silos_asking_with_different_limits_do_not_refill_the_bucket()
+    {
+        var limiter = fixture.Client.GetGrain<IRateLimitGrain>($"rl-{Guid.NewGuid():N}");
+        RateLimit[] limits = [new(10, 10), new(10, 11)]; // a rolling configuration change: two silos disagree on the burst
+        var granted = 0;
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        for (var i = 0; i < 400; i++) granted += (await limiter.Acquire(5, limits[i % 2])).Permits;
+        var ceiling = 11 + 10 * watch.Elapsed.TotalSeconds + 1;
+        Assert.True(granted <= ceiling, $"{granted} permits in {watch.Elapsed.TotalSeconds:F2} s, at most {ceiling:F0} allowed");
+    }
+
+    [Fact]
     public async Task An_empty_bucket_says_when_to_ask_again()
     {
         var limiter = fixture.Client.GetGrain<IRateLimitGrain>($"rl-{Guid.NewGuid():N}");

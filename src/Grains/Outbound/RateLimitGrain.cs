@@ -12,17 +12,22 @@ public sealed class RateLimitGrain : Grain, IRateLimitGrain, IDisposable
     {
         if (_limiter is null || _limit != limit)
         {
+            // A changed limit (silos with different settings during a rolling change) keeps the tokens left, not a full
+            // bucket: two limits asked for in turn must not refill the bucket at every call.
+            var left = _limiter?.GetStatistics()?.CurrentAvailablePermits;
             _limiter?.Dispose();
             _limit = limit;
             var (perPeriod, period) = Replenishment(limit.PermitsPerSecond);
+            var tokenLimit = Math.Max(1, limit.Burst);
             _limiter = new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
             {
-                TokenLimit = Math.Max(1, limit.Burst),
+                TokenLimit = tokenLimit,
                 TokensPerPeriod = perPeriod,
                 ReplenishmentPeriod = period,
                 AutoReplenishment = true,
                 QueueLimit = 0,
             });
+            if (left is { } l && l < tokenLimit) _limiter.AttemptAcquire((int)(tokenLimit - Math.Max(0, l))).Dispose();
         }
 
         wanted = Math.Clamp(wanted, 1, Math.Max(1, limit.Burst));
