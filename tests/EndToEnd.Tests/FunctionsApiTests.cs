@@ -64,6 +64,25 @@ public sealed class FunctionsApiTests
         Assert.Equal("Unhandled", (string)threwBody!["errorKind"]!);
         Assert.Equal("System.InvalidOperationException", (string)threwBody["errorType"]!);
         Assert.Equal("sensor offline", (string)threwBody["errorMessage"]!);
+        Assert.Equal("Unhandled", Header(threw, "X-Amz-Function-Error")); // Lambda's own header names too
+
+        // A client written against Lambda's Invoke: X-Amz-Invocation-Type and X-Amz-Log-Type, read back in X-Amz-* headers.
+        using (var lambdaStyle = new HttpRequestMessage(HttpMethod.Post, "/functions/double/invocations") { Content = new StringContent("4", Encoding.UTF8, "application/json") })
+        {
+            lambdaStyle.Headers.Add("X-Amz-Invocation-Type", "RequestResponse");
+            lambdaStyle.Headers.Add("X-Amz-Log-Type", "Tail");
+            using var amz = await silo.Http.SendAsync(lambdaStyle);
+            Assert.Equal("8", await amz.Content.ReadAsStringAsync());
+            Assert.Equal("$LATEST", Header(amz, "X-Amz-Executed-Version"));
+            Assert.Contains("doubling", Encoding.UTF8.GetString(Convert.FromBase64String(Header(amz, "X-Amz-Log-Result")!)));
+            Assert.Equal(Header(amz, "X-Request-Id"), Header(amz, "x-amzn-RequestId"));
+        }
+
+        using (var dryRun = new HttpRequestMessage(HttpMethod.Post, "/functions/double/invocations"))
+        {
+            dryRun.Headers.Add("X-Amz-Invocation-Type", "DryRun");
+            Assert.Equal(HttpStatusCode.NoContent, (await silo.Http.SendAsync(dryRun)).StatusCode);
+        }
 
         // MemoryLimitExceeded in an isolated worker: the worker fails alone.
         (await silo.PutJsonAsync("/functions/hog", Function("Hog", "Handle",
@@ -90,6 +109,8 @@ public sealed class FunctionsApiTests
         var (throttled, throttledBody) = await Invoke(silo, "closed", "1");
         Assert.Equal(HttpStatusCode.TooManyRequests, throttled.StatusCode);
         Assert.Equal("Throttled", (string)throttledBody!["errorKind"]!);
+        Assert.Equal("TooManyRequestsException", (string)throttledBody["errorType"]!); // Lambda's type, with its reason
+        Assert.Equal("ReservedFunctionConcurrentInvocationLimitExceeded", (string)throttledBody["reason"]!);
 
         // NotFound: no function, no alias.
         Assert.Equal(HttpStatusCode.NotFound, (await Invoke(silo, "no-such-function")).Response.StatusCode);

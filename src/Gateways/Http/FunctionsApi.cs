@@ -23,6 +23,21 @@ public static class FunctionsApi
     public const string RequestIdHeader = "X-Request-Id";
     public const string LogResultHeader = "X-Log-Result";
 
+    /// <summary>
+    /// Lambda's own header names (X-Amz-...): requests may use either form, and responses carry both, so a client
+    /// written against Lambda's Invoke reads them unchanged.
+    /// </summary>
+    public const string AmzPrefix = "X-Amz-";
+
+    private static string HeaderOf(HttpRequest request, string name)
+        => request.Headers[name].ToString() is { Length: > 0 } value ? value : request.Headers[AmzPrefix + name[2..]].ToString();
+
+    private static void SetHeader(HttpResponse response, string name, string value)
+    {
+        response.Headers[name] = value;
+        response.Headers[AmzPrefix + name[2..]] = value;
+    }
+
     public static IEndpointRouteBuilder MapFunctionsApi(this IEndpointRouteBuilder app)
     {
         var functions = app.MapGroup("/functions").AddEndpointFilter(MapErrors);
@@ -93,7 +108,13 @@ public static class FunctionsApi
 
     public sealed record RoutingConfig(Dictionary<string, double>? AdditionalVersionWeights);
 
-    public sealed record InvocationErrorView(string ErrorKind, string ErrorType, string ErrorMessage, string RequestId);
+    /// <summary>A failed invocation. A throttle is Lambda's <c>TooManyRequestsException</c> with the reason (e.g. ReservedFunctionConcurrentInvocationLimitExceeded) in <paramref name="Reason"/>.</summary>
+    public sealed record InvocationErrorView(
+        string ErrorKind,
+        string ErrorType,
+        string ErrorMessage,
+        string RequestId,
+        [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Reason = null);
 
     public sealed record AcceptedView(string RequestId, string Status);
 
@@ -238,7 +259,7 @@ public static class FunctionsApi
         var json = payload.Length == 0 ? "{}" : Encoding.UTF8.GetString(payload);
         if (!IsJson(json))
             return TypedResults.BadRequest(new FleetApi.ErrorView("InvalidRequestContentException", "the payload must be JSON"));
-        var type = request.Headers[InvocationTypeHeader].ToString();
+        var type = HeaderOf(request, InvocationTypeHeader);
         var requestId = Guid.NewGuid().ToString();
         switch (type)
         {
@@ -261,15 +282,16 @@ public static class FunctionsApi
         }
 
         var result = await pool.InvokeAsync(function, new InvocationRequest(requestId, json, null), request.HttpContext.RequestAborted);
-        return Respond(result, request.HttpContext.Response, request.Headers[LogTypeHeader] == "Tail");
+        return Respond(result, request.HttpContext.Response, HeaderOf(request, LogTypeHeader) == "Tail");
     }
 
     /// <summary>Writes one invocation's outcome the way Lambda's Invoke does.</summary>
     public static IResult Respond(InvocationResult result, HttpResponse response, bool tail)
     {
         response.Headers[RequestIdHeader] = result.RequestId;
-        if (result.ExecutedVersion is { } version) response.Headers[ExecutedVersionHeader] = version;
-        if (tail && result.LogTail is { } log) response.Headers[LogResultHeader] = Convert.ToBase64String(Encoding.UTF8.GetBytes(log));
+        response.Headers["x-amzn-RequestId"] = result.RequestId;
+        if (result.ExecutedVersion is { } version) SetHeader(response, ExecutedVersionHeader, version);
+        if (tail && result.LogTail is { } log) SetHeader(response, LogResultHeader, Convert.ToBase64String(Encoding.UTF8.GetBytes(log)));
         if (result.Error is not { } error) return TypedResults.Text(result.PayloadJson ?? "null", "application/json", Encoding.UTF8, StatusCodes.Status200OK);
         var view = new InvocationErrorView(error.Kind.ToString(), error.Type, error.Message, result.RequestId);
         switch (error.Kind)
@@ -277,7 +299,7 @@ public static class FunctionsApi
             case InvocationErrorKind.NotFound:
                 return TypedResults.NotFound(view);
             case InvocationErrorKind.Throttled:
-                return TypedResults.Json(view, statusCode: StatusCodes.Status429TooManyRequests);
+                return TypedResults.Json(view with { ErrorType = "TooManyRequestsException", Reason = error.Type }, statusCode: StatusCodes.Status429TooManyRequests);
             case InvocationErrorKind.InvalidRequest:
                 return TypedResults.BadRequest(view);
             case InvocationErrorKind.InvalidPackage:
@@ -285,7 +307,7 @@ public static class FunctionsApi
             default:
                 // The function failed (Timeout, MemoryLimitExceeded, Unhandled): 200 with the error and
                 // X-Function-Error: Unhandled, as Lambda answers; errorKind in the body says which.
-                response.Headers[FunctionErrorHeader] = "Unhandled";
+                SetHeader(response, FunctionErrorHeader, "Unhandled");
                 return TypedResults.Ok(view);
         }
     }
