@@ -17,7 +17,11 @@ public sealed class AsyncInvocationOptions
     /// <summary>How often an unfinished event's durable reminder checks it after a silo failure (Orleans' minimum: 1 minute unless lowered).</summary>
     public TimeSpan ResumePeriod { get; set; } = TimeSpan.FromMinutes(1);
 
-    /// <summary>How long a throttled event keeps being retried (Lambda's maximum event age: 6 hours).</summary>
+    /// <summary>
+    /// The oldest an event may be when it is (re)tried, after a throttle or a function error (Lambda's
+    /// MaximumEventAgeInSeconds: 60 s to 6 hours, default 6 hours).
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:01:00", "06:00:00")]
     public TimeSpan MaxEventAge { get; set; } = TimeSpan.FromHours(6);
 
     /// <summary>

@@ -183,8 +183,9 @@ public sealed class InvocationRecordGrain(
     /// <summary>
     /// Lambda's retry rules for asynchronous invocation: a function error (timeout, memory, unhandled) is retried
     /// <see cref="AsyncInvocationOptions.MaxRetries"/> times, waiting <see cref="AsyncInvocationOptions.RetryDelay"/>
-    /// and then twice that; a throttle or a system error is retried with backoff from 1 s up to 5 min until the event
-    /// is <see cref="AsyncInvocationOptions.MaxEventAge"/> old; a missing function or an invalid request is not retried.
+    /// and then twice that; a throttle or a system error is retried with backoff from 1 s up to 5 min; either only while
+    /// the event is younger than <see cref="AsyncInvocationOptions.MaxEventAge"/>; a missing function or an invalid
+    /// request is not retried. The error count and the next attempt's time are stored, so a silo failure resumes them.
     /// </summary>
     private async Task RunAsync()
     {
@@ -215,7 +216,7 @@ public sealed class InvocationRecordGrain(
             {
                 null or InvocationErrorKind.NotFound or InvocationErrorKind.InvalidRequest => null,
                 InvocationErrorKind.Throttled => age + backoff < o.MaxEventAge ? backoff : null,
-                _ => ++functionErrors <= o.MaxRetries ? o.RetryDelay * functionErrors : null,
+                _ => ++functionErrors <= o.MaxRetries && age + o.RetryDelay * functionErrors < o.MaxEventAge ? o.RetryDelay * functionErrors : null,
             };
             if (wait is null)
             {
