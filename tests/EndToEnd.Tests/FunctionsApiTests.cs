@@ -247,6 +247,28 @@ public sealed class FunctionsApiTests
         Directory.Delete(dataDirectory, recursive: true);
     }
 
+    /// <summary>Reserved concurrency 0 is Lambda's way to turn a function off: invocations bound to sensors are throttled too.</summary>
+    [Fact]
+    public async Task A_function_with_zero_reserved_concurrency_is_throttled_when_bound_to_a_sensor()
+    {
+        await using var silo = new SiloProcess();
+        await silo.StartAsync();
+        (await silo.PutJsonAsync("/functions/off", Function("Off", "Handle", "public string Handle(string e) => \"ran\";", reserved: 0))).EnsureSuccessStatusCode();
+        (await silo.PutJsonAsync("/bindings/off-all", new { topicFilter = "sensors/+/telemetry", functions = new[] { "off" } })).EnsureSuccessStatusCode();
+        await Task.Delay(1500); // the silo's binding table refreshes at most once a second
+        using (var posted = await silo.Http.PostAsync("/sensors/off-1/readings", new StringContent(Devices.Reading(1, 20))))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, posted.StatusCode);
+        }
+
+        var sensor = await silo.WaitForAsync("/sensors/off-1", s => s["functions"]?["bindings"]?.AsArray().FirstOrDefault() is { } b
+            && (long)b["completed"]! + (long)b["filtered"]! + (long)b["errors"]! == 1); // the run has ended
+        var status = sensor["functions"]!["bindings"]!.AsArray().Single()!;
+        Assert.True((long)status["errors"]! == 1 && (long)status["completed"]! == 0, status.ToJsonString());
+        Assert.Equal("ReservedFunctionConcurrentInvocationLimitExceeded", (string)status["lastError"]!["type"]!);
+        Assert.Empty(sensor["functions"]!["environments"]!.AsArray()); // never started
+    }
+
     /// <summary>
     /// Lambda retries an erroring asynchronous event at most twice. The count of function errors was kept only in
     /// memory: a silo failure between retries reset it, and the event ran up to three more times.

@@ -91,6 +91,15 @@ internal sealed class SensorFunctions(string sensorId, IFunctionDirectory direct
                 return;
             }
 
+            if (resolved.Configuration.ReservedConcurrency == 0)
+            {
+                // Lambda's way to turn a function off: it throttles every invocation, bound ones included. (A limit above
+                // 0 is counted per silo by the pool; each sensor's bound environment runs one invocation at a time.)
+                stats.Fail(new InvocationError(InvocationErrorKind.Throttled, "ReservedFunctionConcurrentInvocationLimitExceeded",
+                    $"function '{resolved.Name}' has 0 reserved concurrency: every invocation is throttled"));
+                return;
+            }
+
             if (!_environments.TryGetValue(resolved.Key, out var hosted))
             {
                 hosted = new Hosted(factory.Create(resolved, sensorId), time.GetUtcNow().UtcDateTime);
