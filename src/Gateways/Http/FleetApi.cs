@@ -169,9 +169,7 @@ public static class FleetApi
             var parsed = parser.Parse(new ReadOnlySequence<byte>(buffer, 0, length), UnixTime.NowMicros());
             if (!parsed.Ok)
             {
-                stats.Reject(parsed.Reason);
-                rejects.Count(id, parsed.Reason);
-                return TypedResults.BadRequest(new ErrorView(Grains.Readings.RejectReasons.Name(parsed.Reason), parsed.Detail));
+                return Refused(id, stats, rejects, parsed.Reason, StatusCodes.Status400BadRequest, parsed.Detail!);
             }
 
             readings = parsed.Readings!;
@@ -183,21 +181,9 @@ public static class FleetApi
 
         // As for a QoS 1 publish (see MqttGateway): the deadline covers getting into the queue only, so a 503 means
         // "not queued" and a 202 means "queued, and will be delivered"; never a 503 for readings that are delivered.
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(aborted);
-        timeout.CancelAfter(options.Value.AcceptTimeout);
-        try
+        if (await ingress.TryEnqueueAsync(id, readings, options.Value.AcceptTimeout, aborted) is { } refusal)
         {
-            await ingress.EnqueueAsync(id, readings, timeout.Token);
-        }
-        catch (OperationCanceledException) when (!aborted.IsCancellationRequested)
-        {
-            return Refused(id, stats, rejects, Grains.Readings.RejectReason.Overloaded, StatusCodes.Status503ServiceUnavailable,
-                $"the ingress queue stayed full for {ReadingParser.Duration((long)options.Value.AcceptTimeout.TotalMilliseconds)}; nothing was queued, send again later");
-        }
-        catch (System.Threading.Channels.ChannelClosedException)
-        {
-            return Refused(id, stats, rejects, Grains.Readings.RejectReason.Overloaded, StatusCodes.Status503ServiceUnavailable,
-                "the silo is stopping; nothing was queued, send again later");
+            return Refused(id, stats, rejects, Grains.Readings.RejectReason.Overloaded, StatusCodes.Status503ServiceUnavailable, refusal);
         }
 
         return TypedResults.Accepted((string?)null);

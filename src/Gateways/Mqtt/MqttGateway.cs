@@ -133,48 +133,24 @@ public sealed class MqttGateway : IHostedService, IAsyncDisposable
         }
 
         e.ProcessPublish = _options.RelayTelemetry;
-        if (message.QualityOfServiceLevel == MqttQualityOfServiceLevel.AtMostOnce)
-        {
-            try
-            {
-                await _ingress.EnqueueAsync(sensorId, parsed.Readings!);
-            }
-            catch (System.Threading.Channels.ChannelClosedException)
-            {
-                Refuse(e, sensorId, RejectReason.Overloaded, Stopping);
-            }
-
-            return;
-        }
 
         // QoS 1 and 2: a publish is either refused and not queued, or queued and acknowledged, never both. A refused
         // publish is sent again by the device, and readings without seq cannot be told from duplicates downstream, so
         // refusing readings that are then delivered anyway (what waiting for the transport with a deadline did: the
         // deadline could expire after the readings were queued) duplicates them.
-        // The deadline therefore covers only getting into the queue: a bounded-channel write that is cancelled has not
-        // written its item, so "refused" means "not queued", exactly. Once queued, readings are never dropped (the
-        // ingress retries the transport until it takes them, and a graceful stop drains the queue), so the publish is
-        // acknowledged right away instead of after the transport took it: a deadline on that wait is the defect above,
-        // and no deadline would let a stalled transport hold the device's session (and its in-flight window) for as
-        // long as it stalls. Backpressure still reaches devices: a full queue delays the PUBACK by up to AcceptTimeout
-        // and then refuses as overloaded.
-        using var timeout = new CancellationTokenSource(_options.AcceptTimeout);
-        try
+        // The deadline therefore covers only getting into the queue (ReadingIngress.TryEnqueueAsync). Once queued,
+        // readings are never dropped (the ingress retries the transport until it takes them, and a graceful stop drains
+        // the queue), so the publish is acknowledged right away instead of after the transport took it: a deadline on
+        // that wait is the defect above, and no deadline would let a stalled transport hold the device's session (and its
+        // in-flight window) for as long as it stalls. Backpressure still reaches devices: a full queue delays the PUBACK
+        // by up to AcceptTimeout and then refuses as overloaded. QoS 0 waits for room without a deadline.
+        var deadline = message.QualityOfServiceLevel == MqttQualityOfServiceLevel.AtMostOnce ? Timeout.InfiniteTimeSpan : _options.AcceptTimeout;
+        if (await _ingress.TryEnqueueAsync(sensorId, parsed.Readings!, deadline) is { } refusal)
         {
-            await _ingress.EnqueueAsync(sensorId, parsed.Readings!, timeout.Token);
-        }
-        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
-        {
-            Refuse(e, sensorId, RejectReason.Overloaded,
-                $"the ingress queue stayed full for {ReadingParser.Duration((long)_options.AcceptTimeout.TotalMilliseconds)}; nothing was queued, publish again later");
-        }
-        catch (System.Threading.Channels.ChannelClosedException)
-        {
-            Refuse(e, sensorId, RejectReason.Overloaded, Stopping);
+            Refuse(e, sensorId, RejectReason.Overloaded, refusal);
         }
     }
 
-    private const string Stopping = "the silo is stopping; nothing was queued, publish again later";
 
     private void Refuse(InterceptingPublishEventArgs e, string? sensorId, RejectReason reason, string detail)
     {

@@ -42,12 +42,33 @@ public sealed class ReadingIngress : BackgroundService
     private readonly record struct Pending(string SensorId, Reading[] Readings);
 
     /// <summary>
-    /// Queues readings; waits only while the shard queue is full. Cancelled, it has queued nothing (a bounded channel's
-    /// cancelled write does not write), which is what lets the gateways refuse a publish exactly when it was not queued.
-    /// Once queued, readings are never dropped: a refused flush is retried, and a graceful stop drains the queue.
+    /// Queues readings, waiting at most <paramref name="deadline"/> while the shard queue is full. Returns null once
+    /// queued, or why nothing was queued (the queue stayed full, or the silo is stopping): a refusal means exactly "not
+    /// queued", so a sender that tries again cannot duplicate a reading. The common case (room in the queue) takes no
+    /// timer and allocates nothing. Once queued, readings are never dropped: a refused flush is retried, and a graceful
+    /// stop drains the queue. (A bounded channel's cancelled write does not write, which is what makes a refusal exact.)
     /// </summary>
-    public ValueTask EnqueueAsync(string sensorId, Reading[] readings, CancellationToken cancellationToken = default)
-        => ShardOf(sensorId).Writer.WriteAsync(new Pending(sensorId, readings), cancellationToken);
+    public async ValueTask<string?> TryEnqueueAsync(string sensorId, Reading[] readings, TimeSpan deadline, CancellationToken aborted = default)
+    {
+        var writer = ShardOf(sensorId).Writer;
+        var pending = new Pending(sensorId, readings);
+        if (writer.TryWrite(pending)) return null;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+        if (deadline != Timeout.InfiniteTimeSpan) timeout.CancelAfter(deadline);
+        try
+        {
+            await writer.WriteAsync(pending, timeout.Token);
+            return null;
+        }
+        catch (OperationCanceledException) when (!aborted.IsCancellationRequested)
+        {
+            return $"the ingress queue stayed full for {ReadingParser.Duration((long)deadline.TotalMilliseconds)}; nothing was queued, send again later";
+        }
+        catch (ChannelClosedException)
+        {
+            return "the silo is stopping; nothing was queued, send again later";
+        }
+    }
 
     /// <summary>Readings queued and not yet on a stream.</summary>
     public int Backlog => _shards.Sum(s => s.Reader.Count);

@@ -64,8 +64,10 @@ public sealed class SensorPipeline
 
     public SensorState State => _state;
 
-    public PipelineCounts Counts => new(_state.Accepted, _preprocess.Duplicates, _preprocess.Late, _transform.Filtered, _detect.Anomalies, _detect.MetricLimitExceeded,
-        _state.Failed + _detect.DetectorErrors);
+    public PipelineCounts Counts => new(_state.Accepted, _preprocess.Duplicates, _preprocess.Late, _transform.Filtered, _detect.Anomalies, _detect.MetricLimitExceeded, Errors);
+
+    /// <summary>Internal errors so far: readings that failed, plus detections that failed.</summary>
+    public long Errors => _state.Failed + _detect.DetectorErrors;
 
     /// <summary>The last internal error (of a reading that failed, or of a detection that did), for the host to log.</summary>
     public Exception? LastError => _lastError ?? _detect.LastError;

@@ -182,9 +182,9 @@ public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserv
     /// <summary>Runs the built-in steps on one reading; the anomalies it raised are left in <paramref name="found"/>.</summary>
     private ReadingOutcome Process(Reading reading, List<Anomaly> found)
     {
-        var errors = _pipeline.Counts.Errors;
+        var errors = _pipeline.Errors;
         var outcome = _pipeline.Process(reading, found); // every outcome (accepted, duplicate, late, failed) changes the state
-        if (_pipeline.Counts.Errors != errors) _services.ReportError(SensorId, reading, _pipeline.LastError);
+        if (_pipeline.Errors != errors) _services.ReportError(SensorId, reading, _pipeline.LastError);
         _services.Metrics.RecordProcessed(reading.ReceivedAtUs, reading.TimestampMs, UnixTime.NowMicros());
         foreach (var anomaly in found)
         {
