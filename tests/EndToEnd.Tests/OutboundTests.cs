@@ -72,6 +72,75 @@ public sealed class OutboundTests
     }
 
     /// <summary>
+    /// A redrive leases its dead letters instead of taking them out of the store: a silo killed while the redriven
+    /// items are in flight (the downstream hangs) loses none of them; after a restart they are still listed, and a
+    /// redrive then delivers every one exactly once to the webhook.
+    /// </summary>
+    [Fact]
+    public async Task Dead_letters_survive_a_silo_killed_in_the_middle_of_their_redrive()
+    {
+        await using var webhook = new ThrottlingWebhook { Rejecting = true };
+        await webhook.StartAsync();
+        var dataDirectory = Path.Combine(Path.GetTempPath(), "fleet-e2e-redrive-crash-" + Guid.NewGuid().ToString("N"));
+        var settings = new Dictionary<string, string>
+        {
+            ["Outbound__Targets__hook__Kind"] = "Webhook",
+            ["Outbound__Targets__hook__Url"] = webhook.Url,
+            ["Outbound__Targets__hook__RatePerSecond"] = "100",
+            ["Outbound__Targets__hook__Burst"] = "100",
+            ["Outbound__Targets__hook__MaxAttempts"] = "8", // the webhook's 429s and 500s are retried; its 400s are final
+            ["Outbound__Targets__hook__RetryDelay"] = "00:00:00.100",
+            ["Outbound__Targets__hook__MaxRetryDelay"] = "00:00:01",
+            ["Outbound__Targets__hook__AttemptTimeout"] = "00:01:00",
+        };
+        static JsonNode Hook(JsonNode all) => all.AsArray().Single(t => (string)t!["name"]! == "hook")!;
+        static List<string> Ids(JsonNode letters) => letters["hook"]!["items"]!.AsArray().Select(l => (string)l!["id"]!).Order().ToList();
+
+        List<string> before;
+        await using (var silo = new SiloProcess(settings, dataDirectory))
+        {
+            await silo.StartAsync();
+            var config = await silo.PutJsonAsync("/sensors/loud-2/config", new { detector = "ewma-z", detectorParameters = new Dictionary<string, double> { ["warmup"] = 1, ["threshold"] = 0 } });
+            Assert.True(config.IsSuccessStatusCode, await config.Content.ReadAsStringAsync());
+            await Devices.MosquittoPubAsync(silo.MqttPort, "sensors/loud-2/telemetry", Enumerable.Range(1, 20).Select(i => Devices.Reading(i, i % 3)));
+            await silo.WaitForAsync("/sensors/loud-2", s => (long)s["counts"]!["accepted"]! == 20);
+            var settled = await silo.WaitForAsync("/outbound", o =>
+            {
+                var h = Hook(o);
+                return (long)h["submitted"]! > 0 && (int)h["queued"]! == 0 && (int)h["inFlight"]! == 0 && (long)h["deadLettered"]! > 0
+                    && (long)h["delivered"]! + (long)h["deadLettered"]! == (long)h["submitted"]!;
+            }, TimeSpan.FromSeconds(60));
+            var deadLettered = (long)Hook(settled)["deadLettered"]!;
+            before = Ids(await silo.GetJsonAsync("/outbound/deadletters?target=hook&limit=1000"));
+            Assert.Equal(deadLettered, before.Count);
+
+            // The downstream now hangs: the redriven items sit in flight when the silo dies.
+            webhook.Rejecting = false;
+            webhook.Hanging = true;
+            using var redrive = await silo.Http.PostAsync("/outbound/deadletters/redrive?target=hook", null);
+            Assert.Equal(deadLettered, (long)JsonNode.Parse(await redrive.Content.ReadAsStringAsync())!["redriven"]!);
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (webhook.Hung == 0) { Assert.True(DateTime.UtcNow < deadline, "no redriven item reached the webhook"); await Task.Delay(50); }
+            await silo.KillAsync();
+        }
+
+        webhook.Hanging = false;
+        await using (var silo = new SiloProcess(settings, dataDirectory))
+        {
+            await silo.StartAsync();
+            Assert.Equal(before, Ids(await silo.GetJsonAsync("/outbound/deadletters?target=hook&limit=1000")));
+
+            var accepted = webhook.Accepted.Count;
+            using var redrive = await silo.Http.PostAsync("/outbound/deadletters/redrive?target=hook", null);
+            Assert.Equal(before.Count, (long)JsonNode.Parse(await redrive.Content.ReadAsStringAsync())!["redriven"]!);
+            await silo.WaitForAsync("/outbound", o => (long)Hook(o)["delivered"]! == before.Count && (int)Hook(o)["inFlight"]! == 0, TimeSpan.FromSeconds(60));
+            await silo.WaitForAsync("/outbound/deadletters?target=hook", l => (long)l["hook"]!["total"]! == 0, TimeSpan.FromSeconds(10));
+            Assert.Equal(accepted + before.Count, webhook.Accepted.Count);
+            Assert.Equal(webhook.Accepted.Count, webhook.Accepted.Distinct().Count());
+        }
+    }
+
+    /// <summary>
     /// The bucket (burst, rate) allows at most burst + rate x T grants in any T. Arrivals are timed at the webhook,
     /// so a grant can arrive late (a loaded CI machine delays a request by up to a second, and the first request also
     /// opens the connection): each bound allows <see cref="Jitter"/> of lateness. A limiter at twice the rate, or none,

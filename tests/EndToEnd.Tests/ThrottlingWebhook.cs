@@ -9,13 +9,15 @@ namespace Fleet.EndToEnd.Tests;
 
 /// <summary>
 /// A real local HTTP endpoint that behaves like a throttled API: every 4th request gets 429 with
-/// Retry-After, every 7th a 500; while <see cref="Rejecting"/> is on, anomalies with an even seq get 400.
+/// Retry-After, every 7th a 500; while <see cref="Rejecting"/> is on, anomalies with an even seq get 400, and while
+/// <see cref="Hanging"/> is on, every request hangs.
 /// It records every request's arrival time and the ids it accepted.
 /// </summary>
 public sealed class ThrottlingWebhook : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private int _requests;
+    private int _hung;
 
     public ThrottlingWebhook()
     {
@@ -26,6 +28,13 @@ public sealed class ThrottlingWebhook : IAsyncDisposable
         _app = builder.Build();
         _app.MapPost("/hook", async (HttpContext context) =>
         {
+            if (Hanging)
+            {
+                Interlocked.Increment(ref _hung);
+                await Task.Delay(Timeout.Infinite, context.RequestAborted).ContinueWith(_ => { });
+                return Results.StatusCode(503);
+            }
+
             var n = Interlocked.Increment(ref _requests);
             Arrivals.Enqueue(DateTime.UtcNow);
             var body = await JsonDocument.ParseAsync(context.Request.Body);
@@ -46,6 +55,11 @@ public sealed class ThrottlingWebhook : IAsyncDisposable
     public int Port { get; }
     public string Url => $"http://127.0.0.1:{Port}/hook";
     public volatile bool Rejecting;
+
+    /// <summary>While on, requests hang until the caller gives up (nothing is accepted or recorded).</summary>
+    public volatile bool Hanging;
+
+    public int Hung => Volatile.Read(ref _hung);
     public ConcurrentQueue<DateTime> Arrivals { get; } = new();
     public ConcurrentBag<long> Accepted { get; } = new();
 

@@ -64,6 +64,22 @@ public sealed class GatedReadingTransport(IReadingTransport inner) : IReadingTra
     }
 }
 
+/// <summary>Memory grain storage, except that writes of grains whose key starts with <see cref="Prefix"/> fail: a store that is down.</summary>
+public sealed class BrokenGrainStorage(Orleans.Storage.IGrainStorage inner) : Orleans.Storage.IGrainStorage
+{
+    public const string Inner = "memory-inner";
+    public const string Prefix = "broken-";
+
+    public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => inner.ReadStateAsync(stateName, grainId, grainState);
+
+    public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+        => grainId.Key.ToString()!.StartsWith(Prefix, StringComparison.Ordinal)
+            ? throw new InvalidOperationException($"storage for {grainId} is down")
+            : inner.WriteStateAsync(stateName, grainId, grainState);
+
+    public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => inner.ClearStateAsync(stateName, grainId, grainState);
+}
+
 /// <summary>
 /// One silo in this process composed as src/Silo composes it, minus what these tests do not need: Orleans (localhost
 /// clustering, memory grain storage), the sensor grains, the outbound adapters, the embedded MQTT broker and the
@@ -111,7 +127,9 @@ public sealed class GatewayHost : IAsyncDisposable
         builder.UseOrleans(silo =>
         {
             silo.UseLocalhostClustering(FreePort(), FreePort(), serviceId: cluster, clusterId: cluster);
-            silo.AddMemoryGrainStorage(StorageNames.Default);
+            silo.AddMemoryGrainStorage(BrokenGrainStorage.Inner);
+            silo.Services.AddKeyedSingleton<Orleans.Storage.IGrainStorage>(StorageNames.Default, (sp, _) =>
+                new BrokenGrainStorage(sp.GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(BrokenGrainStorage.Inner)));
         });
         builder.Services.AddSingleton(sp => new GatedReadingTransport(new DirectReadingTransport(sp.GetRequiredService<SensorReferences>())));
         builder.Services.AddSingleton<IReadingTransport>(sp => sp.GetRequiredService<GatedReadingTransport>());

@@ -40,6 +40,80 @@ public sealed class OutboundTargetTests(WebhookServer server) : IClassFixture<We
         Assert.Equal(0, stats.Lost);
     }
 
+    /// <summary>
+    /// The dead-letter store itself is down: the item is retried for DeadLetterStoreTimeout, then counted lost (and
+    /// logged whole), and the target goes on with the next item rather than stall.
+    /// </summary>
+    [Fact]
+    public async Task An_item_the_dead_letter_store_cannot_take_is_counted_lost_and_the_target_goes_on()
+    {
+        await using var host = await GatewayHost.StartAsync(new Dictionary<string, string?>
+        {
+            ["Outbound:Targets:broken-hook:Kind"] = "Webhook",
+            ["Outbound:Targets:broken-hook:Url"] = new Uri(server.BaseUri, "/hook/bad").ToString(),
+            ["Outbound:Targets:broken-hook:MaxAttempts"] = "1",
+            ["Outbound:Targets:broken-hook:DeadLetterStoreTimeout"] = "00:00:01",
+        });
+        var dispatcher = host.Services.GetRequiredService<OutboundDispatcher>();
+        Assert.True(dispatcher.TryGetTarget("broken-hook", out var target));
+        dispatcher.Send(new Anomaly("s-1", "value", 0, 1, 95, 0.9, "fusion", DateTime.UtcNow));
+        dispatcher.Send(new Anomaly("s-1", "value", 0, 2, 96, 0.9, "fusion", DateTime.UtcNow));
+
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (target.Stats().Lost < 2 && DateTime.UtcNow < deadline) await Task.Delay(50);
+        var stats = target.Stats();
+        Assert.Equal((2L, 0L, 0L, 2L), (stats.Lost, stats.DeadLettered, stats.Delivered, stats.Attempts));
+        Assert.Equal((0, 0), (stats.Queued, stats.InFlight));
+    }
+
+    /// <summary>
+    /// Redriven letters that fail again stay dead letters (same ids, the new reason, no duplicates); once the
+    /// downstream is back, a redrive delivers them and empties the store. A redrive takes no more than the queue has room for.
+    /// </summary>
+    [Fact]
+    public async Task Redriven_letters_stay_stored_until_delivered()
+    {
+        await using var host = await GatewayHost.StartAsync(new Dictionary<string, string?>
+        {
+            ["Outbound:Targets:flaky:Kind"] = "Webhook",
+            ["Outbound:Targets:flaky:Url"] = new Uri(server.BaseUri, "/hook/flaky").ToString(),
+            ["Outbound:Targets:flaky:MaxAttempts"] = "1",
+            ["Outbound:Targets:flaky:QueueCapacity"] = "3",
+            ["Outbound:Targets:flaky:MaxConcurrency"] = "1",
+        });
+        var dispatcher = host.Services.GetRequiredService<OutboundDispatcher>();
+        Assert.True(dispatcher.TryGetTarget("flaky", out var target));
+        var store = host.Services.GetRequiredService<IGrainFactory>().GetGrain<Fleet.Grains.Outbound.IDeadLetterGrain>("flaky");
+        for (var i = 0; i < 3; i++) dispatcher.Send(new Anomaly("s-1", "value", 0, i, 95, 0.9, "fusion", DateTime.UtcNow));
+        await WaitAsync(() => target.Stats().DeadLettered == 3);
+        var before = (await store.List(0, 100)).Items;
+        Assert.Equal(3, before.Length);
+
+        // Still failing: the same three letters, nothing lost and nothing doubled.
+        Assert.Equal(3, await dispatcher.RedriveAsync(target, 100));
+        await WaitAsync(() => target.Stats().DeadLettered == 6);
+        var after = (await store.List(0, 100)).Items;
+        Assert.Equal(before.Select(l => l.Id).Order(), after.Select(l => l.Id).Order());
+        Assert.All(after, l => Assert.Equal("HTTP 400", l.Reason));
+
+        // Fixed: the redrive delivers them and the store is empty.
+        server.FlakyFixed = true;
+        Assert.Equal(3, await dispatcher.RedriveAsync(target, 100));
+        await WaitAsync(() => target.Stats().Delivered == 3);
+        await WaitAsync(() => store.List(0, 1).Result.Total == 0);
+        Assert.Equal(0, target.Stats().Lost);
+    }
+
+    private static async Task WaitAsync(Func<bool> done)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (!done())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "timed out");
+            await Task.Delay(20);
+        }
+    }
+
     [Theory]
     [InlineData("ftp://example.com/hook", "absolute http or https Url")]
     [InlineData("mailto:ops@example.com", "absolute http or https Url")]

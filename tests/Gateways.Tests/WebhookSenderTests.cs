@@ -23,6 +23,9 @@ public sealed class WebhookServer : IAsyncLifetime
 
     public Uri BaseUri { get; private set; } = null!;
 
+    /// <summary>/hook/flaky answers 400 until this is set, then 200: a downstream that gets fixed.</summary>
+    public volatile bool FlakyFixed;
+
     public async Task InitializeAsync()
     {
         var builder = WebApplication.CreateSlimBuilder();
@@ -69,6 +72,9 @@ public sealed class WebhookServer : IAsyncLifetime
                     break;
                 case "bad":
                     response.StatusCode = 400;
+                    break;
+                case "flaky":
+                    response.StatusCode = FlakyFixed ? 200 : 400;
                     break;
                 case "gone":
                     response.StatusCode = 404;

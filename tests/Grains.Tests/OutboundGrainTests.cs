@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using Fleet.Grains.Outbound;
 using Fleet.Grains.Sensors;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Storage;
 using Xunit.Abstractions;
 
 namespace Fleet.Grains.Tests;
@@ -99,41 +101,137 @@ public sealed class OutboundGrainTests(ClusterFixture fixture, ITestOutputHelper
         new Anomaly($"s-{n}", "value", 1_732_450_000_000 + n, n, n, 0.9, "ewma-z", new DateTime(2024, 11, 24, 0, 0, 0, DateTimeKind.Utc)),
         3,
         "HTTP 400",
-        new DateTime(2024, 11, 24, 0, 0, n, DateTimeKind.Utc),
-        new DateTime(2024, 11, 24, 0, 1, n, DateTimeKind.Utc));
+        new DateTime(2024, 11, 24, 0, 0, 0, DateTimeKind.Utc).AddSeconds(n),
+        new DateTime(2024, 11, 24, 0, 1, 0, DateTimeKind.Utc).AddSeconds(n));
+
+    private static DeadLetter[] Letters(string target, int count) => Enumerable.Range(0, count).Select(n => Letter(target, n)).ToArray();
 
     [Fact]
-    public async Task Dead_letters_add_list_take_and_return()
+    public async Task Dead_letters_span_segments_and_list_in_order_across_them()
     {
         var target = $"hook-{Guid.NewGuid():N}";
         var grain = fixture.Client.GetGrain<IDeadLetterGrain>(target);
-        var letters = Enumerable.Range(0, 5).Select(n => Letter(target, n)).ToArray();
+        var cap = DeadLetterGrain.SegmentCapacity;
+        var letters = Letters(target, 2 * cap + 50);
         await grain.Add(letters[..3]);
-        await grain.Add(letters[3..]);
+        await grain.Add(letters[3..(cap + 10)]); // fills the first segment and opens the second
+        await grain.Add(letters[(cap + 10)..]);
 
-        var page = await grain.List(0, 100);
-        Assert.Equal(5, page.Total);
-        Assert.Equal(letters, page.Items);
-        var middle = await grain.List(1, 2);
-        Assert.Equal(letters[1..3], middle.Items);
-        Assert.Equal(5, middle.Total);
-        Assert.Empty((await grain.List(10, 5)).Items);
+        var all = new List<DeadLetter>();
+        for (var offset = 0; offset < letters.Length; offset += 100)
+        {
+            var page = await grain.List(offset, 100);
+            Assert.Equal(letters.Length, page.Total);
+            all.AddRange(page.Items);
+        }
 
-        var taken = await grain.Take(2);
-        Assert.Equal(letters[..2], taken); // oldest first
-        Assert.Equal(letters[2..], (await grain.List(0, 100)).Items);
+        Assert.Equal(letters, all);
+        Assert.Equal(letters[(cap - 5)..(cap + 5)], (await grain.List(cap - 5, 10)).Items); // a page across a segment boundary
+        Assert.Empty((await grain.List(letters.Length, 5)).Items);
 
-        await grain.Return(taken);
-        Assert.Equal(letters, (await grain.List(0, 100)).Items);
+        // Each segment is its own state, so an add writes at most one segment of letters, not the whole store.
+        var segment = fixture.Client.GetGrain<IDeadLetterSegmentGrain>($"{target}/1");
+        Assert.Equal(cap, await segment.Count());
 
-        // Written through: a new activation reads the same list back.
+        // Written through: new activations read the same letters back.
         await fixture.Cluster.DeactivateAsync(grain);
-        Assert.Equal(letters, (await grain.List(0, 100)).Items);
+        await fixture.Cluster.DeactivateAsync(segment);
+        Assert.Equal(letters[..100], (await grain.List(0, 100)).Items);
+        Assert.Equal(letters.Length, (await grain.List(0, 1)).Total);
+    }
 
-        Assert.Equal(letters, await grain.Take(100));
-        Assert.Equal(0, (await grain.List(0, 100)).Total);
-        Assert.Empty(await grain.Take(1));
+    [Fact]
+    public async Task A_redrive_leases_letters_and_only_a_delivery_removes_them()
+    {
+        var target = $"hook-{Guid.NewGuid():N}";
+        var grain = fixture.Client.GetGrain<IDeadLetterGrain>(target);
+        var letters = Letters(target, DeadLetterGrain.SegmentCapacity + 20);
+        await grain.Add(letters);
+
+        var first = await grain.Lease(10, TimeSpan.FromMinutes(10));
+        Assert.Equal(letters[..10], first); // oldest first
+        var second = await grain.Lease(10, TimeSpan.FromMinutes(10));
+        Assert.Equal(letters[10..20], second); // a second redrive does not get the leased ones
+        Assert.Equal(letters.Length, (await grain.List(0, 1)).Total); // leased letters stay stored
+
+        await grain.Remove(first.Select(l => l.Id).ToArray()); // delivered
+        Assert.Equal(letters[10..110], (await grain.List(0, 100)).Items);
+
+        // Failed again: stored anew at the end with the new outcome, the old copy gone.
+        var again = second.Select(l => l with { Attempts = 6, Reason = "HTTP 503" }).ToArray();
+        await grain.Replace(again);
+        var page = await grain.List(0, 1000);
+        Assert.Equal(letters.Length - 10, page.Total);
+        Assert.Equal([.. letters[20..], .. again], page.Items);
+
+        // Given back unused: available to the next redrive.
+        var third = await grain.Lease(5, TimeSpan.FromMinutes(10));
+        Assert.Equal(letters[20..25], third);
+        await grain.Release(third.Select(l => l.Id).ToArray());
+        Assert.Equal(letters[20..25], await grain.Lease(5, TimeSpan.FromMinutes(10)));
+
+        // A store that restarts forgets its leases, never its letters: what was out is redrivable again.
         await fixture.Cluster.DeactivateAsync(grain);
-        Assert.Equal(0, (await grain.List(0, 100)).Total);
+        Assert.Equal(letters[20..30], await grain.Lease(10, TimeSpan.FromMilliseconds(300)));
+        Assert.Empty((await grain.Lease(0, TimeSpan.FromMinutes(1))));
+        // A lease that runs out frees its letters too.
+        await Task.Delay(400);
+        Assert.Equal(letters[20..30], await grain.Lease(10, TimeSpan.FromMinutes(10)));
+
+        // A delivered letter whose lease the store forgot is still found and removed.
+        await fixture.Cluster.DeactivateAsync(grain);
+        await grain.Remove([letters[^1].Id]);
+        Assert.DoesNotContain(letters[^1], (await grain.List(0, 1000)).Items);
+        Assert.Equal(letters.Length - 11, (await grain.List(0, 1)).Total);
+    }
+
+    [Fact]
+    public async Task Emptied_segments_leave_the_store()
+    {
+        var target = $"hook-{Guid.NewGuid():N}";
+        var grain = fixture.Client.GetGrain<IDeadLetterGrain>(target);
+        var cap = DeadLetterGrain.SegmentCapacity;
+        var letters = Letters(target, 2 * cap + 1);
+        await grain.Add(letters);
+
+        var leased = await grain.Lease(cap, TimeSpan.FromMinutes(10));
+        Assert.Equal(letters[..cap], leased);
+        await grain.Remove(leased.Select(l => l.Id).ToArray());
+        Assert.Equal(0, await fixture.Client.GetGrain<IDeadLetterSegmentGrain>($"{target}/0").Count());
+
+        await fixture.Cluster.DeactivateAsync(grain);
+        var page = await grain.List(0, 1000);
+        Assert.Equal(letters[cap..], page.Items);
+        Assert.Equal(cap + 1, page.Total);
+
+        // Drained entirely: the last segment stays open for the next add, which lands after nothing.
+        await grain.Remove((await grain.Lease(1000, TimeSpan.FromMinutes(10))).Select(l => l.Id).ToArray());
+        Assert.Equal(0, (await grain.List(0, 10)).Total);
+        var next = Letter(target, 9999);
+        await grain.Add([next]);
+        Assert.Equal([next], (await grain.List(0, 10)).Items);
+    }
+
+    [Fact]
+    public async Task Dead_letters_an_older_release_kept_in_one_list_move_into_segments()
+    {
+        var target = $"hook-{Guid.NewGuid():N}";
+        var grain = fixture.Client.GetGrain<IDeadLetterGrain>(target);
+        var letters = Letters(target, DeadLetterGrain.SegmentCapacity + 3);
+        var storage = ((Orleans.TestingHost.InProcessSiloHandle)fixture.Cluster.Primary!).SiloHost!.Services
+            .GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(Fleet.Grains.Storage.StorageNames.Default);
+        var legacy = new GrainState<DeadLetterState>(new DeadLetterState());
+        legacy.State!.Items.AddRange(letters);
+        await storage.WriteStateAsync("deadletters", grain.GetGrainId(), legacy);
+
+        Assert.Equal(letters, (await grain.List(0, 1000)).Items);
+        Assert.Equal(letters[..2], await grain.Lease(2, TimeSpan.FromMinutes(1)));
+
+        var read = new GrainState<DeadLetterState>(new DeadLetterState());
+        await storage.ReadStateAsync("deadletters", grain.GetGrainId(), read);
+        Assert.Empty(read.State!.Items); // moved, not copied
+        Assert.Equal([0L, 1L], read.State.Segments);
+        await fixture.Cluster.DeactivateAsync(grain);
+        Assert.Equal(letters, (await grain.List(0, 1000)).Items);
     }
 }

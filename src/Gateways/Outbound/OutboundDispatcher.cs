@@ -52,18 +52,8 @@ public sealed class OutboundDispatcher : IOutboundPort, IHostedService
         }
     }
 
-    /// <summary>Takes up to <paramref name="max"/> dead letters of a target and submits them again.</summary>
-    public async Task<int> RedriveAsync(OutboundTarget target, int max)
-    {
-        var letters = await _grains.GetGrain<IDeadLetterGrain>(target.Name).Take(max);
-        foreach (var letter in letters)
-        {
-            target.Submit(new OutboundItem(letter.Id, letter.Payload, letter.FirstSubmittedUtc, 0));
-        }
-
-        target.Redriven(letters.Length);
-        return letters.Length;
-    }
+    /// <summary>Queues up to <paramref name="max"/> of a target's dead letters again (see <see cref="OutboundTarget.RedriveAsync"/>).</summary>
+    public Task<int> RedriveAsync(OutboundTarget target, int max) => target.RedriveAsync(max);
 
     public Task StartAsync(CancellationToken cancellationToken)
     {

@@ -48,6 +48,12 @@ public sealed class OutboundTargetOptions
 
     /// <summary>Timeout of one attempt.</summary>
     public TimeSpan AttemptTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// How long a dead letter's write is retried while the dead-letter store is unavailable; after that the item is
+    /// counted lost and logged whole.
+    /// </summary>
+    public TimeSpan DeadLetterStoreTimeout { get; set; } = TimeSpan.FromMinutes(1);
 }
 
 /// <summary>Section "Outbound": the targets anomalies are sent to, by name.</summary>
@@ -75,8 +81,10 @@ public sealed class OutboundOptions
                 yield return $"Outbound:Targets:{name}: RetryDelay must be positive and not above MaxRetryDelay";
             if (target.AttemptTimeout <= TimeSpan.Zero)
                 yield return $"Outbound:Targets:{name}: AttemptTimeout must be positive";
+            if (target.DeadLetterStoreTimeout <= TimeSpan.Zero)
+                yield return $"Outbound:Targets:{name}: DeadLetterStoreTimeout must be positive";
             // Beyond a day a wait is a misconfiguration, and timers and the retry library refuse such spans.
-            foreach (var (setting, span) in new[] { ("RetryDelay", target.RetryDelay), ("MaxRetryDelay", target.MaxRetryDelay), ("AttemptTimeout", target.AttemptTimeout) })
+            foreach (var (setting, span) in new[] { ("RetryDelay", target.RetryDelay), ("MaxRetryDelay", target.MaxRetryDelay), ("AttemptTimeout", target.AttemptTimeout), ("DeadLetterStoreTimeout", target.DeadLetterStoreTimeout) })
             {
                 if (span > MaxWait) yield return $"Outbound:Targets:{name}: {setting} must be at most 1 day (is {span})";
             }

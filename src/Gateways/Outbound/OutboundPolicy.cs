@@ -10,8 +10,22 @@ public sealed record OutboundPolicy(
     int MaxAttempts,
     TimeSpan RetryDelay,
     TimeSpan MaxRetryDelay,
-    TimeSpan AttemptTimeout)
+    TimeSpan AttemptTimeout,
+    TimeSpan DeadLetterStoreTimeout)
 {
+    /// <summary>
+    /// How long a redrive holds its letters: longer than an item can take here (a full queue drained at the rate, then
+    /// every attempt timing out after the longest backoff), so no second redrive sends them meanwhile; at most a day.
+    /// </summary>
+    public TimeSpan RedriveLease
+    {
+        get
+        {
+            var seconds = QueueCapacity / Rate.PermitsPerSecond + MaxAttempts * (AttemptTimeout + MaxRetryDelay).TotalSeconds + 60;
+            return TimeSpan.FromSeconds(Math.Min(seconds, TimeSpan.FromDays(1).TotalSeconds));
+        }
+    }
+
     public static OutboundPolicy From(OutboundTargetOptions o) => new(
         new RateLimit(o.RatePerSecond, o.Burst),
         o.QueueCapacity,
@@ -19,5 +33,6 @@ public sealed record OutboundPolicy(
         o.MaxAttempts,
         o.RetryDelay,
         o.MaxRetryDelay,
-        o.AttemptTimeout);
+        o.AttemptTimeout,
+        o.DeadLetterStoreTimeout);
 }

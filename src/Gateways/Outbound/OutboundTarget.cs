@@ -7,8 +7,8 @@ using Polly.Retry;
 
 namespace Fleet.Gateways.Outbound;
 
-/// <summary>One item on its way to one target.</summary>
-public sealed record OutboundItem(Guid Id, Anomaly Payload, DateTime FirstSubmittedUtc, int PreviousAttempts = 0);
+/// <summary>One item on its way to one target; <paramref name="Redriven"/>: a leased dead letter, still in the store until it settles.</summary>
+public sealed record OutboundItem(Guid Id, Anomaly Payload, DateTime FirstSubmittedUtc, int PreviousAttempts = 0, bool Redriven = false);
 
 /// <summary>A target's counters. Submitted = Delivered + DeadLettered + Queued + InFlight, always.</summary>
 public sealed record OutboundTargetStats(
@@ -44,6 +44,7 @@ public sealed class OutboundTarget
     private readonly ClusterPermits _permits;
     private readonly ResiliencePipeline<SendResult> _retry;
     private readonly CancellationTokenSource _stopping = new();
+    private readonly DeadLetterWriter _deadLetters;
     private Task _workers = Task.CompletedTask;
     private long _submitted, _delivered, _deadLettered, _attempts, _retries, _throttled, _failed, _redriven, _lost;
     private int _inFlight;
@@ -60,27 +61,34 @@ public sealed class OutboundTarget
         _logger = logger;
         _queue = Channel.CreateBounded<OutboundItem>(new BoundedChannelOptions(policy.QueueCapacity) { FullMode = BoundedChannelFullMode.Wait });
         _permits = new ClusterPermits(grains, name, policy.Rate);
-        _retry = new ResiliencePipelineBuilder<SendResult>()
-            .AddRetry(new RetryStrategyOptions<SendResult>
-            {
-                MaxRetryAttempts = policy.MaxAttempts - 1,
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-                Delay = policy.RetryDelay,
-                MaxDelay = policy.MaxRetryDelay,
-                ShouldHandle = new PredicateBuilder<SendResult>()
-                    .HandleResult(r => !r.Delivered && r.Retryable)
-                    .Handle<HttpRequestException>()
-                    .Handle<TimeoutException>()
-                    .Handle<Orleans.Runtime.OrleansException>(), // the cluster's rate-limit grain briefly unreachable: retry, not give up
-                DelayGenerator = args => ValueTask.FromResult(Bounded(args.Outcome.Result.RetryAfter)),
-                OnRetry = _ =>
+        _deadLetters = new DeadLetterWriter(name, grains, policy.DeadLetterStoreTimeout, logger,
+            () => Interlocked.Increment(ref _deadLettered), () => Interlocked.Increment(ref _lost));
+        // MaxAttempts 1 means no retry (Polly refuses a retry strategy of 0 retries, which once failed the silo's start).
+        var retry = new ResiliencePipelineBuilder<SendResult>();
+        if (policy.MaxAttempts > 1)
+        {
+            retry.AddRetry(new RetryStrategyOptions<SendResult>
                 {
-                    Interlocked.Increment(ref _retries);
-                    return ValueTask.CompletedTask;
-                },
-            })
-            .Build();
+                    MaxRetryAttempts = policy.MaxAttempts - 1,
+                    BackoffType = DelayBackoffType.Exponential,
+                    UseJitter = true,
+                    Delay = policy.RetryDelay,
+                    MaxDelay = policy.MaxRetryDelay,
+                    ShouldHandle = new PredicateBuilder<SendResult>()
+                        .HandleResult(r => !r.Delivered && r.Retryable)
+                        .Handle<HttpRequestException>()
+                        .Handle<TimeoutException>()
+                        .Handle<Orleans.Runtime.OrleansException>(), // the cluster's rate-limit grain briefly unreachable: retry, not give up
+                    DelayGenerator = args => ValueTask.FromResult(Bounded(args.Outcome.Result.RetryAfter)),
+                    OnRetry = _ =>
+                    {
+                        Interlocked.Increment(ref _retries);
+                        return ValueTask.CompletedTask;
+                    },
+                });
+        }
+
+        _retry = retry.Build();
     }
 
     public string Name { get; }
@@ -102,7 +110,31 @@ public sealed class OutboundTarget
         }
     }
 
-    public void Redriven(int count) => Interlocked.Add(ref _redriven, count);
+    /// <summary>
+    /// Leases up to <paramref name="max"/> dead letters (no more than the queue has room for) and queues them again.
+    /// They stay in the store until delivered (then removed) or dead-lettered anew (then replaced), so a silo that dies
+    /// in between loses none; a lease outlives the longest time an item can spend here, so no second redrive sends them
+    /// twice meanwhile.
+    /// </summary>
+    public async Task<int> RedriveAsync(int max)
+    {
+        max = Math.Min(max, Policy.QueueCapacity - _queue.Reader.Count);
+        if (max <= 0) return 0;
+        var store = _grains.GetGrain<IDeadLetterGrain>(Name);
+        var letters = await store.Lease(max, Policy.RedriveLease);
+        var queued = 0;
+        while (queued < letters.Length)
+        {
+            var letter = letters[queued];
+            if (!_queue.Writer.TryWrite(new OutboundItem(letter.Id, letter.Payload, letter.FirstSubmittedUtc, Redriven: true))) break;
+            Interlocked.Increment(ref _submitted);
+            queued++;
+        }
+
+        if (queued < letters.Length) await store.Release(letters[queued..].Select(l => l.Id).ToArray());
+        Interlocked.Add(ref _redriven, queued);
+        return queued;
+    }
 
     public OutboundTargetStats Stats()
     {
@@ -137,6 +169,8 @@ public sealed class OutboundTarget
         {
             await DeadLetterAsync(left, left.PreviousAttempts, "shutdown");
         }
+
+        await _deadLetters.StopAsync();
     }
 
     private async Task WorkAsync()
@@ -209,6 +243,7 @@ public sealed class OutboundTarget
         if (result.Delivered)
         {
             Interlocked.Increment(ref _delivered);
+            if (item.Redriven) await _deadLetters.RemoveAsync(item.Id);
         }
         else
         {
@@ -259,34 +294,9 @@ public sealed class OutboundTarget
         }
     }
 
-    private async Task DeadLetterAsync(OutboundItem item, int attempts, string reason)
+    private Task DeadLetterAsync(OutboundItem item, int attempts, string reason)
     {
         var letter = new DeadLetter(item.Id, Name, item.Payload, attempts, reason, item.FirstSubmittedUtc, _time.GetUtcNow().UtcDateTime);
-        var delay = TimeSpan.FromMilliseconds(100);
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                await _grains.GetGrain<IDeadLetterGrain>(Name).Add([letter]);
-                Interlocked.Increment(ref _deadLettered);
-                _logger.LogWarning("Dead-lettered {Id} for {Target} after {Attempts} attempts: {Reason}", item.Id, Name, attempts, reason);
-                return;
-            }
-            catch (Exception ex) when (attempt < 10)
-            {
-                _logger.LogWarning(ex, "Could not store dead letter {Id} for {Target}; retrying", item.Id, Name);
-                await Task.Delay(delay);
-                delay *= 2;
-            }
-            catch (Exception ex)
-            {
-                // The dead-letter store stayed down for ~50 s: the item cannot be kept. Count it and log it whole (the
-                // log is then its only copy) rather than throw, which ended the worker and stalled the queue behind it.
-                Interlocked.Increment(ref _lost);
-                _logger.LogError(ex, "LOST outbound item {Id} for {Target} after {Attempts} attempts ({Reason}): the dead-letter store is unavailable. Payload: {Payload}",
-                    item.Id, Name, attempts, reason, item.Payload);
-                return;
-            }
-        }
+        return item.Redriven ? _deadLetters.ReplaceAsync(letter) : _deadLetters.AddAsync(letter);
     }
 }
