@@ -104,6 +104,40 @@ public sealed class OutboundTargetTests(WebhookServer server) : IClassFixture<We
         Assert.Equal(0, target.Stats().Lost);
     }
 
+    /// <summary>
+    /// A 429 that one silo gets pauses the target on every silo: here two targets of the same name (as on two silos,
+    /// sharing the cluster's bucket) send to two endpoints; the throttled one's Retry-After holds the other one back too.
+    /// </summary>
+    [Fact]
+    public async Task A_429_on_one_silo_pauses_the_target_on_the_others()
+    {
+        await using var host = await GatewayHost.StartAsync();
+        var grains = host.Services.GetRequiredService<IGrainFactory>();
+        var options = new OutboundTargetOptions { MaxAttempts = 1, RetryDelay = TimeSpan.FromMilliseconds(100), MaxRetryDelay = TimeSpan.FromSeconds(2) };
+        var logger = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+        using var http = new HttpClient();
+        var name = $"shared-{Guid.NewGuid():N}";
+        var throttled = new OutboundTarget(name, OutboundKind.Webhook, OutboundPolicy.From(options), new WebhookSender(http, new Uri(server.BaseUri, "/hook/throttle")), grains, TimeProvider.System, logger);
+        var healthy = new OutboundTarget(name, OutboundKind.Webhook, OutboundPolicy.From(options), new WebhookSender(http, new Uri(server.BaseUri, "/hook/ok")), grains, TimeProvider.System, logger);
+        throttled.Start();
+        healthy.Start();
+        try
+        {
+            throttled.Submit(new OutboundItem(Guid.NewGuid(), new Anomaly("s-1", "value", 0, 1, 95, 0.9, "fusion", DateTime.UtcNow), DateTime.UtcNow));
+            await WaitAsync(() => throttled.Stats().Throttled == 1);
+            var paused = DateTime.UtcNow;
+            healthy.Submit(new OutboundItem(Guid.NewGuid(), new Anomaly("s-1", "value", 0, 2, 95, 0.9, "fusion", DateTime.UtcNow), DateTime.UtcNow));
+            await WaitAsync(() => healthy.Stats().Delivered == 1);
+            // Retry-After 7 s, bounded by MaxRetryDelay 2 s; the other silo waited most of it (less the time to see the 429).
+            Assert.InRange(DateTime.UtcNow - paused, TimeSpan.FromSeconds(1.5), TimeSpan.FromSeconds(10));
+        }
+        finally
+        {
+            await throttled.StopAsync(TimeSpan.FromSeconds(1));
+            await healthy.StopAsync(TimeSpan.FromSeconds(1));
+        }
+    }
+
     private static async Task WaitAsync(Func<bool> done)
     {
         var deadline = DateTime.UtcNow.AddSeconds(20);

@@ -95,6 +95,23 @@ public sealed class OutboundGrainTests(ClusterFixture fixture, ITestOutputHelper
         Assert.Equal(TimeSpan.FromSeconds(1), empty.RetryAfter);
     }
 
+    [Fact]
+    public async Task A_pause_stops_every_grant_until_it_ends()
+    {
+        var limiter = fixture.Client.GetGrain<IRateLimitGrain>($"rl-{Guid.NewGuid():N}");
+        var limit = new RateLimit(1000, 100);
+        Assert.True((await limiter.Acquire(5, limit)).Permits > 0);
+
+        await limiter.Pause(TimeSpan.FromMilliseconds(600));
+        await limiter.Pause(TimeSpan.FromMilliseconds(100)); // a shorter pause does not cut the longer one short
+        var paused = await limiter.Acquire(5, limit);
+        Assert.Equal(0, paused.Permits);
+        Assert.InRange(paused.RetryAfter, TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(600));
+
+        await Task.Delay(paused.RetryAfter + TimeSpan.FromMilliseconds(50));
+        Assert.True((await limiter.Acquire(5, limit)).Permits > 0);
+    }
+
     private static DeadLetter Letter(string target, int n) => new(
         Guid.NewGuid(),
         target,

@@ -43,6 +43,16 @@ public sealed class ClusterPermits(IGrainFactory grains, string target, RateLimi
         }
     }
 
+    /// <summary>
+    /// The downstream said 429: this silo drops the permits it holds, and the cluster's bucket grants none to any silo
+    /// for <paramref name="wait"/>, so the other silos back off too instead of spending their attempts on more 429s.
+    /// </summary>
+    public async Task PauseAsync(TimeSpan wait)
+    {
+        Interlocked.Exchange(ref _local, 0);
+        await grains.GetGrain<IRateLimitGrain>(target).Pause(wait);
+    }
+
     private bool TryTakeLocal()
     {
         if (Environment.TickCount64 > Volatile.Read(ref _expiresAt))

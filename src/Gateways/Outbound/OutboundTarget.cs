@@ -32,7 +32,7 @@ public sealed record OutboundTargetStats(
 /// <summary>
 /// One outbound target on this silo: a bounded queue, workers that take a cluster-wide permit per
 /// attempt, and a Polly retry pipeline (exponential backoff with jitter; Retry-After honoured and a 429
-/// pauses the whole target). Every item ends delivered or dead-lettered.
+/// pauses the whole target, on every silo). Every item ends delivered, dead-lettered or (the store down) counted lost.
 /// </summary>
 public sealed class OutboundTarget
 {
@@ -223,7 +223,9 @@ public sealed class OutboundTarget
                     if (outcome.Throttled)
                     {
                         Interlocked.Increment(ref _throttled);
-                        Pause(Bounded(outcome.RetryAfter) ?? Policy.RetryDelay);
+                        var wait = Bounded(outcome.RetryAfter) ?? Policy.RetryDelay;
+                        Pause(wait);
+                        await SharePauseAsync(wait);
                     }
                 }
 
@@ -282,6 +284,19 @@ public sealed class OutboundTarget
             if (current >= until) return;
         }
         while (Interlocked.CompareExchange(ref _pausedUntilTicks, until, current) != current);
+    }
+
+    /// <summary>The other silos pause too (through the cluster's bucket); if that cannot be told, this silo's pause still holds.</summary>
+    private async Task SharePauseAsync(TimeSpan wait)
+    {
+        try
+        {
+            await _permits.PauseAsync(wait);
+        }
+        catch (Exception ex)
+        {
+            _logger.LogWarning(ex, "Could not pause {Target} cluster-wide after a 429; pausing this silo only", Name);
+        }
     }
 
     private async Task WaitWhilePausedAsync(CancellationToken token)

@@ -3,13 +3,24 @@ using System.Threading.RateLimiting;
 namespace Fleet.Grains.Outbound;
 
 /// <summary>Holds a <see cref="TokenBucketRateLimiter"/> per target; one activation serves the cluster.</summary>
-public sealed class RateLimitGrain : Grain, IRateLimitGrain, IDisposable
+public sealed class RateLimitGrain(TimeProvider time) : Grain, IRateLimitGrain, IDisposable
 {
     private TokenBucketRateLimiter? _limiter;
     private RateLimit? _limit;
+    private DateTimeOffset _pausedUntil;
+
+    public Task Pause(TimeSpan wait)
+    {
+        var until = time.GetUtcNow() + wait;
+        if (until > _pausedUntil) _pausedUntil = until;
+        return Task.CompletedTask;
+    }
 
     public Task<PermitGrant> Acquire(int wanted, RateLimit limit)
     {
+        var paused = _pausedUntil - time.GetUtcNow();
+        if (paused > TimeSpan.Zero) return Task.FromResult(new PermitGrant(0, paused));
+
         if (_limiter is null || _limit != limit)
         {
             // A changed limit (silos with different settings during a rolling change) keeps the tokens left, not a full
