@@ -14,14 +14,16 @@ public sealed record OutboundPolicy(
     TimeSpan DeadLetterStoreTimeout)
 {
     /// <summary>
-    /// How long a redrive holds its letters: longer than an item can take here (a full queue drained at the rate, then
-    /// every attempt timing out after the longest backoff), so no second redrive sends them meanwhile; at most a day.
+    /// How long a redrive holds its letters: well over what an item can take here (a full queue drained at a quarter of
+    /// the cluster's rate, as when four silos share it, then every attempt timing out after the longest backoff, plus
+    /// 5 minutes for pauses), so no second redrive sends them meanwhile; at most a day. A lease that still runs out
+    /// costs a duplicate delivery (the same id), never a lost letter.
     /// </summary>
     public TimeSpan RedriveLease
     {
         get
         {
-            var seconds = QueueCapacity / Rate.PermitsPerSecond + MaxAttempts * (AttemptTimeout + MaxRetryDelay).TotalSeconds + 60;
+            var seconds = 4 * QueueCapacity / Rate.PermitsPerSecond + MaxAttempts * (AttemptTimeout + MaxRetryDelay).TotalSeconds + 300;
             return TimeSpan.FromSeconds(Math.Min(seconds, TimeSpan.FromDays(1).TotalSeconds));
         }
     }

@@ -10,7 +10,10 @@ namespace Fleet.Gateways.Outbound;
 /// <summary>One item on its way to one target; <paramref name="Redriven"/>: a leased dead letter, still in the store until it settles.</summary>
 public sealed record OutboundItem(Guid Id, Anomaly Payload, DateTime FirstSubmittedUtc, int PreviousAttempts = 0, bool Redriven = false);
 
-/// <summary>A target's counters. Submitted = Delivered + DeadLettered + Queued + InFlight, always.</summary>
+/// <summary>
+/// A target's counters. Submitted = Delivered + DeadLettered + Lost + Queued + InFlight + DeadLetterPending (letters
+/// on their way to the dead-letter store), up to a moment's overlap while an item moves from one to the next.
+/// </summary>
 public sealed record OutboundTargetStats(
     string Name,
     string Kind,
@@ -27,7 +30,8 @@ public sealed record OutboundTargetStats(
     long FailedAttempts,
     long Redriven,
     DateTime? PausedUntilUtc,
-    long Lost = 0);
+    long Lost = 0,
+    int DeadLetterPending = 0);
 
 /// <summary>
 /// One outbound target on this silo: a bounded queue, workers that take a cluster-wide permit per
@@ -61,7 +65,9 @@ public sealed class OutboundTarget
         _logger = logger;
         _queue = Channel.CreateBounded<OutboundItem>(new BoundedChannelOptions(policy.QueueCapacity) { FullMode = BoundedChannelFullMode.Wait });
         _permits = new ClusterPermits(grains, name, policy.Rate);
-        _deadLetters = new DeadLetterWriter(name, grains, policy.DeadLetterStoreTimeout, logger,
+        // The writer's backlog: as much as the queue, and never under 10,000 letters (a few MB), so a burst of failures
+        // waits for the store instead of being counted lost while the store is merely slow.
+        _deadLetters = new DeadLetterWriter(name, grains, Math.Max(policy.QueueCapacity, 10_000), policy.DeadLetterStoreTimeout, logger,
             () => Interlocked.Increment(ref _deadLettered), () => Interlocked.Increment(ref _lost));
         // MaxAttempts 1 means no retry (Polly refuses a retry strategy of 0 retries, which once failed the silo's start).
         var retry = new ResiliencePipelineBuilder<SendResult>();
@@ -155,22 +161,28 @@ public sealed class OutboundTarget
             Volatile.Read(ref _failed),
             Volatile.Read(ref _redriven),
             paused > _time.GetUtcNow().UtcDateTime ? paused : null,
-            Volatile.Read(ref _lost));
+            Volatile.Read(ref _lost),
+            _deadLetters.Pending);
     }
 
-    /// <summary>Stops taking items; what is still queued after <paramref name="drain"/> is dead-lettered (reason shutdown).</summary>
+    /// <summary>
+    /// Stops taking items; what is still queued after <paramref name="drain"/> is dead-lettered (reason shutdown), and the
+    /// dead-letter writes get another <paramref name="drain"/> (what is still unwritten then is counted lost and logged).
+    /// </summary>
     public async Task StopAsync(TimeSpan drain)
     {
         _queue.Writer.TryComplete();
         await Task.WhenAny(_workers, Task.Delay(drain));
         _stopping.Cancel();
         await _workers;
-        while (_queue.Reader.TryRead(out var left))
+        var left = new List<Task>();
+        while (_queue.Reader.TryRead(out var item))
         {
-            await DeadLetterAsync(left, left.PreviousAttempts, "shutdown");
+            left.Add(DeadLetterAsync(item, item.PreviousAttempts, "shutdown"));
         }
 
-        await _deadLetters.StopAsync();
+        await _deadLetters.StopAsync(drain);
+        await Task.WhenAll(left);
     }
 
     private async Task WorkAsync()
@@ -222,10 +234,10 @@ public sealed class OutboundTarget
                     Interlocked.Increment(ref _failed);
                     if (outcome.Throttled)
                     {
-                        Interlocked.Increment(ref _throttled);
                         var wait = Bounded(outcome.RetryAfter) ?? Policy.RetryDelay;
                         Pause(wait);
                         await SharePauseAsync(wait);
+                        Interlocked.Increment(ref _throttled);
                     }
                 }
 
@@ -234,7 +246,7 @@ public sealed class OutboundTarget
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
         {
-            await DeadLetterAsync(item, attempts, "shutdown");
+            _ = DeadLetterAsync(item, attempts, "shutdown");
             return;
         }
         catch (Exception ex)
@@ -245,11 +257,13 @@ public sealed class OutboundTarget
         if (result.Delivered)
         {
             Interlocked.Increment(ref _delivered);
-            if (item.Redriven) await _deadLetters.RemoveAsync(item.Id);
+            if (item.Redriven) _ = _deadLetters.RemoveAsync(item.Id);
         }
         else
         {
-            await DeadLetterAsync(item, attempts, result.Error ?? "failed");
+            // Handed to the writer, not waited for: a slow or unavailable dead-letter store must not hold up the
+            // deliveries behind this item (the writer's backlog is bounded, and settles every letter within its timeout).
+            _ = DeadLetterAsync(item, attempts, result.Error ?? "failed");
         }
     }
 
@@ -286,12 +300,15 @@ public sealed class OutboundTarget
         while (Interlocked.CompareExchange(ref _pausedUntilTicks, until, current) != current);
     }
 
-    /// <summary>The other silos pause too (through the cluster's bucket); if that cannot be told, this silo's pause still holds.</summary>
+    /// <summary>
+    /// The other silos pause too (through the cluster's bucket). Waited for at most a second (this worker pauses anyway);
+    /// if it cannot be told, this silo's pause still holds.
+    /// </summary>
     private async Task SharePauseAsync(TimeSpan wait)
     {
         try
         {
-            await _permits.PauseAsync(wait);
+            await _permits.PauseAsync(wait).WaitAsync(TimeSpan.FromSeconds(1));
         }
         catch (Exception ex)
         {

@@ -2,16 +2,24 @@ using Fleet.Grains.Storage;
 
 namespace Fleet.Grains.Outbound;
 
+/// <summary>
+/// The layout of an older release (state "deadletters"): a target's whole list in one state. A new activation moves it
+/// into segments; a silo of the older release (during a rolling upgrade) keeps adding here, and the next new
+/// activation moves those too, so neither layout hides the other's letters.
+/// </summary>
 [GenerateSerializer]
 public sealed class DeadLetterState
 {
-    /// <summary>Letters of a release that kept the whole store in one state; moved into segments on activation.</summary>
     [Id(0)] public List<DeadLetter> Items = new();
+}
 
-    /// <summary>The sequence numbers of the segments in use, oldest first.</summary>
-    [Id(1)] public List<long> Segments = new();
+/// <summary>Which segments hold a target's letters, oldest first (state "deadletter-index").</summary>
+[GenerateSerializer]
+public sealed class DeadLetterIndexState
+{
+    [Id(0)] public List<long> Segments = new();
 
-    [Id(2)] public long NextSegment;
+    [Id(1)] public long NextSegment;
 }
 
 [GenerateSerializer]
@@ -24,10 +32,11 @@ public sealed class DeadLetterSegmentState
 /// The index of a target's dead letters: which segments hold them (written only when a segment opens or closes) and,
 /// in memory, how many each holds and which letters a redrive has leased. Dead letters are rare, but an outage turns
 /// every alert into one, so an add writes one segment of at most <see cref="SegmentCapacity"/> letters, never the
-/// whole store.
+/// whole store. While a lease runs the grain stays active, so its leases are not forgotten early.
 /// </summary>
 public sealed class DeadLetterGrain(
-    [PersistentState("deadletters", StorageNames.Default)] IPersistentState<DeadLetterState> state,
+    [PersistentState("deadletter-index", StorageNames.Default)] IPersistentState<DeadLetterIndexState> index,
+    [PersistentState("deadletters", StorageNames.Default)] IPersistentState<DeadLetterState> legacy,
     TimeProvider time)
     : Grain, IDeadLetterGrain
 {
@@ -38,19 +47,30 @@ public sealed class DeadLetterGrain(
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        foreach (var seq in state.State.Segments)
+        var counts = await Task.WhenAll(index.State.Segments.Select(seq => Segment(seq).Count()));
+        for (var i = 0; i < counts.Length; i++) _segments.Add((index.State.Segments[i], counts[i]));
+        if (legacy.State.Items.Count > 0) await MigrateAsync();
+    }
+
+    /// <summary>
+    /// The older layout's letters into new segments, each written whole (so a crash part way redoes exactly the same
+    /// writes), then one index write, then the old state cleared. Runs before any call is served.
+    /// </summary>
+    private async Task MigrateAsync()
+    {
+        var first = index.State.NextSegment;
+        var chunks = legacy.State.Items.Chunk(SegmentCapacity).ToArray();
+        for (var k = 0; k < chunks.Length; k++) await Segment(first + k).Reset(chunks[k]);
+        for (var k = 0; k < chunks.Length; k++)
         {
-            _segments.Add((seq, await Segment(seq).Count()));
+            index.State.Segments.Add(first + k);
+            _segments.Add((first + k, chunks[k].Length));
         }
 
-        if (state.State.Items.Count > 0)
-        {
-            // An older release's single list: into segments first, then forget it (a crash in between re-adds it once).
-            var legacy = state.State.Items.ToArray();
-            await Add(legacy);
-            state.State.Items.Clear();
-            await state.WriteStateAsync();
-        }
+        index.State.NextSegment = first + chunks.Length;
+        await index.WriteStateAsync();
+        await legacy.ClearStateAsync();
+        legacy.State.Items.Clear();
     }
 
     public async Task Add(DeadLetter[] items)
@@ -62,10 +82,11 @@ public sealed class DeadLetterGrain(
             {
                 // The index names the new segment before anything is written to it: a crash in between leaves an empty
                 // segment, never letters that no index knows.
-                var seq = state.State.NextSegment++;
-                state.State.Segments.Add(seq);
-                await state.WriteStateAsync();
-                _segments.Add((seq, 0));
+                var seq = index.State.NextSegment++;
+                index.State.Segments.Add(seq);
+                await index.WriteStateAsync();
+                _segments.Add((seq, await Segment(seq).Count()));
+                if (_segments[^1].Count >= SegmentCapacity) continue;
             }
 
             var (last, count) = _segments[^1];
@@ -101,7 +122,6 @@ public sealed class DeadLetterGrain(
     {
         var now = time.GetUtcNow().UtcDateTime;
         foreach (var expired in _leases.Where(l => l.Value.Until <= now).Select(l => l.Key).ToList()) _leases.Remove(expired);
-        var until = now + leaseFor;
         var leased = new List<DeadLetter>();
         foreach (var (seq, count) in _segments)
         {
@@ -110,34 +130,37 @@ public sealed class DeadLetterGrain(
             foreach (var letter in await Segment(seq).Page(0, SegmentCapacity))
             {
                 if (leased.Count >= max) break;
-                if (!_leases.TryAdd(letter.Id, (seq, until))) continue; // held by another redrive, or a duplicate of one leased here
+                if (!_leases.TryAdd(letter.Id, (seq, now + leaseFor))) continue; // held by another redrive, or a duplicate of one leased here
                 leased.Add(letter);
             }
         }
 
+        if (leased.Count > 0) DelayDeactivation(leaseFor);
         return leased.ToArray();
     }
 
     public async Task Remove(Guid[] ids)
     {
+        // Not leased here: the lease ran out, or this store restarted while the letters were out. Looked up (rare).
+        var located = await FindAsync(ids.Where(id => !_leases.ContainsKey(id)).ToHashSet());
         var bySegment = new Dictionary<long, List<Guid>>();
         foreach (var id in ids)
         {
-            // Not leased here: the lease ran out, or this store restarted while the letter was out. Look it up (rare).
-            long? seq = _leases.Remove(id, out var lease) ? lease.Seq : await FindAsync(id);
-            if (seq is not { } at) continue;
-            if (!bySegment.TryGetValue(at, out var list)) bySegment[at] = list = new();
+            long seq;
+            if (_leases.Remove(id, out var lease)) seq = lease.Seq;
+            else if (!located.TryGetValue(id, out seq)) continue;
+            if (!bySegment.TryGetValue(seq, out var list)) bySegment[seq] = list = new();
             list.Add(id);
         }
 
         var emptied = false;
         foreach (var (seq, list) in bySegment)
         {
-            var index = _segments.FindIndex(s => s.Seq == seq);
-            if (index < 0) continue;
+            var at = _segments.FindIndex(s => s.Seq == seq);
+            if (at < 0) continue;
             var count = await Segment(seq).Remove(list.ToArray());
-            _segments[index] = (seq, count);
-            emptied |= count == 0 && index < _segments.Count - 1;
+            _segments[at] = (seq, count);
+            emptied |= count == 0 && at < _segments.Count - 1;
         }
 
         if (emptied) await DropEmptySegmentsAsync();
@@ -146,14 +169,19 @@ public sealed class DeadLetterGrain(
     public async Task Replace(DeadLetter[] items)
     {
         // Where each old copy is, looked up before the new copies exist (an old copy always precedes its new one).
-        foreach (var item in items)
+        var located = await FindAsync(items.Select(i => i.Id).Where(id => !_leases.ContainsKey(id)).ToHashSet());
+        var until = time.GetUtcNow().UtcDateTime.AddMinutes(1);
+        foreach (var (id, seq) in located) _leases[id] = (seq, until);
+        try
         {
-            if (_leases.ContainsKey(item.Id)) continue;
-            if (await FindAsync(item.Id) is { } seq) _leases[item.Id] = (seq, DateTime.MaxValue);
+            await Add(items);
+            await Remove(items.Select(i => i.Id).Where(_leases.ContainsKey).ToArray());
         }
-
-        await Add(items);
-        await Remove(items.Select(i => i.Id).Where(_leases.ContainsKey).ToArray());
+        finally
+        {
+            // Removed above when all went well; after a failure the letters must not stay held by a lease of this call.
+            foreach (var id in located.Keys) _leases.Remove(id);
+        }
     }
 
     public Task Release(Guid[] ids)
@@ -165,22 +193,28 @@ public sealed class DeadLetterGrain(
     /// <summary>Empty segments other than the last leave the index; the last stays open for the next add.</summary>
     private async Task DropEmptySegmentsAsync()
     {
-        var empty = _segments.Take(_segments.Count - 1).Where(s => s.Count == 0).Select(s => s.Seq).ToList();
+        var empty = _segments.Take(_segments.Count - 1).Where(s => s.Count == 0).Select(s => s.Seq).ToHashSet();
         if (empty.Count == 0) return;
         _segments.RemoveAll(s => empty.Contains(s.Seq));
-        state.State.Segments = _segments.Select(s => s.Seq).ToList();
-        await state.WriteStateAsync();
+        index.State.Segments = _segments.Select(s => s.Seq).ToList();
+        await index.WriteStateAsync();
         foreach (var seq in empty) await Segment(seq).Clear();
     }
 
-    private async Task<long?> FindAsync(Guid id)
+    /// <summary>The segment of each id's oldest copy, one call per segment (oldest first) until all are found.</summary>
+    private async Task<Dictionary<Guid, long>> FindAsync(HashSet<Guid> ids)
     {
+        var found = new Dictionary<Guid, long>();
+        if (ids.Count == 0) return found;
+        var wanted = ids.ToArray();
         foreach (var (seq, count) in _segments)
         {
-            if (count > 0 && (await Segment(seq).Page(0, SegmentCapacity)).Any(l => l.Id == id)) return seq;
+            if (count == 0) continue;
+            foreach (var id in await Segment(seq).Which(wanted)) found.TryAdd(id, seq);
+            if (found.Count == ids.Count) break;
         }
 
-        return null;
+        return found;
     }
 
     private IDeadLetterSegmentGrain Segment(long seq) => GrainFactory.GetGrain<IDeadLetterSegmentGrain>($"{this.GetPrimaryKeyString()}/{seq}");
@@ -193,9 +227,26 @@ public sealed class DeadLetterSegmentGrain(
 {
     public async Task<int> Append(DeadLetter[] items)
     {
+        var before = state.State.Items.Count;
         state.State.Items.AddRange(items);
-        await state.WriteStateAsync();
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch
+        {
+            // Not stored: the caller retries, and the letters must not then be here twice.
+            state.State.Items.RemoveRange(before, items.Length);
+            throw;
+        }
+
         return state.State.Items.Count;
+    }
+
+    public async Task Reset(DeadLetter[] items)
+    {
+        state.State.Items = items.ToList();
+        await state.WriteStateAsync();
     }
 
     public Task<DeadLetter[]> Page(int offset, int limit)
@@ -207,8 +258,15 @@ public sealed class DeadLetterSegmentGrain(
 
     public Task<int> Count() => Task.FromResult(state.State.Items.Count);
 
+    public Task<Guid[]> Which(Guid[] ids)
+    {
+        var wanted = ids.ToHashSet();
+        return Task.FromResult(state.State.Items.Where(l => wanted.Contains(l.Id)).Select(l => l.Id).Distinct().ToArray());
+    }
+
     public async Task<int> Remove(Guid[] ids)
     {
+        var before = state.State.Items.ToList();
         var removed = 0;
         foreach (var id in ids)
         {
@@ -218,7 +276,19 @@ public sealed class DeadLetterSegmentGrain(
             removed++;
         }
 
-        if (removed > 0) await state.WriteStateAsync();
+        if (removed > 0)
+        {
+            try
+            {
+                await state.WriteStateAsync();
+            }
+            catch
+            {
+                state.State.Items = before;
+                throw;
+            }
+        }
+
         return state.State.Items.Count;
     }
 

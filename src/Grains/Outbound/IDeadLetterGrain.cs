@@ -16,7 +16,8 @@ public interface IDeadLetterGrain : IGrainWithStringKey
     /// <summary>
     /// Leases up to <paramref name="max"/> letters, oldest first, that no other redrive holds, for
     /// <paramref name="leaseFor"/>. They stay in the store (and in <see cref="List"/>) until <see cref="Remove"/> or
-    /// <see cref="Replace"/>; a lease that runs out, or a store that restarts, makes them available again.
+    /// <see cref="Replace"/>; a lease that runs out, or a store that restarts (a crash: the grain is kept active while a
+    /// lease runs), makes them available again.
     /// </summary>
     Task<DeadLetter[]> Lease(int max, TimeSpan leaseFor);
 
@@ -39,9 +40,15 @@ public interface IDeadLetterSegmentGrain : IGrainWithStringKey
     /// <summary>Appends and returns the segment's new count.</summary>
     Task<int> Append(DeadLetter[] items);
 
+    /// <summary>Replaces the segment's letters with these (a migration that may run twice writes the same thing twice).</summary>
+    Task Reset(DeadLetter[] items);
+
     Task<DeadLetter[]> Page(int offset, int limit);
 
     Task<int> Count();
+
+    /// <summary>Which of <paramref name="ids"/> this segment holds.</summary>
+    Task<Guid[]> Which(Guid[] ids);
 
     /// <summary>Removes the first letter with each id (an older copy before a newer one) and returns the new count.</summary>
     Task<int> Remove(Guid[] ids);
