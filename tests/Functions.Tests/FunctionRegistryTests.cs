@@ -241,6 +241,68 @@ public sealed class FunctionRegistryTests(FunctionsClusterFixture fixture)
         }
     }
 
+    /// <summary>
+    /// Lambda's event invoke config: a function's (or one version's or alias's) MaximumRetryAttempts replaces the silo's
+    /// default of 2 for its asynchronous invocations; a qualifier without one keeps the default.
+    /// </summary>
+    [Fact]
+    public async Task An_event_invoke_config_sets_the_retries_of_the_functions_asynchronous_invocations()
+    {
+        var suffix = Guid.NewGuid().ToString("n")[..8];
+        var name = "async-config-" + suffix;
+        await Deploy(name, "AsyncConfig", "namespace AsyncConfig; public class H { public int Handle(int x) => throw new System.InvalidOperationException(\"always\"); }");
+        var grain = fixture.Client.GetGrain<IFunctionGrain>(name);
+        await grain.PublishVersion(null);
+        await grain.PutAlias("live", new AliasRequest("1"));
+
+        await grain.PutEventInvokeConfig(null, maximumRetryAttempts: 0, maximumEventAgeInSeconds: null, merge: false);
+        await grain.PutEventInvokeConfig("live", maximumRetryAttempts: 1, maximumEventAgeInSeconds: 120, merge: false);
+        var merged = await grain.PutEventInvokeConfig("live", maximumRetryAttempts: null, maximumEventAgeInSeconds: 600, merge: true);
+        Assert.Equal((1, 600), (merged.MaximumRetryAttempts, merged.MaximumEventAgeInSeconds)); // Update keeps what it is not given
+        foreach (var resolver in new[] { 0, 1 }.Select(i => fixture.ServicesOf(i).GetRequiredService<FunctionResolver>())) resolver.Invalidate(name);
+
+        var unqualified = await Accept(name, "1");
+        var alias = await Accept(name + ":live", "1");
+        var version = await Accept(name + ":1", "1"); // version 1 itself has no config: the silo's default, 2 retries
+
+        Assert.Equal(1, (await Poll(unqualified)).Attempts); // MaximumRetryAttempts 0: exactly once
+        Assert.Equal(2, (await Poll(alias)).Attempts);
+        Assert.Equal(3, (await Poll(version)).Attempts);
+
+        // Deleting the config restores the default; out-of-range values are refused.
+        await grain.DeleteEventInvokeConfig(null);
+        foreach (var resolver in new[] { 0, 1 }.Select(i => fixture.ServicesOf(i).GetRequiredService<FunctionResolver>())) resolver.Invalidate(name);
+        Assert.Equal(3, (await Poll(await Accept(name, "1"))).Attempts);
+        await Assert.ThrowsAsync<FunctionValidationException>(() => grain.PutEventInvokeConfig(null, 3, null, false));
+        await Assert.ThrowsAsync<FunctionValidationException>(() => grain.PutEventInvokeConfig(null, null, 59, false));
+        await Assert.ThrowsAsync<FunctionValidationException>(() => grain.PutEventInvokeConfig(null, null, 21_601, false));
+        await Assert.ThrowsAsync<FunctionNotFoundException>(() => grain.PutEventInvokeConfig("nope", 1, null, false));
+        await Assert.ThrowsAsync<FunctionNotFoundException>(() => grain.PutEventInvokeConfig(null, 1, null, merge: true)); // nothing to update
+
+        // The alias's config goes with the alias.
+        await grain.DeleteAlias("live");
+        Assert.Null((await grain.Get())!.EventInvokeConfigOf("live"));
+
+        async Task<string> Accept(string function, string payload)
+        {
+            var id = "req-" + Guid.NewGuid().ToString("n");
+            await fixture.Client.GetGrain<IInvocationRecordGrain>(id).Accept(function, payload);
+            return id;
+        }
+
+        async Task<InvocationRecord> Poll(string id)
+        {
+            for (var i = 0; i < 100; i++)
+            {
+                var record = await fixture.Client.GetGrain<IInvocationRecordGrain>(id).Get();
+                if (record is { Status: InvocationStatus.Succeeded or InvocationStatus.Failed }) return record;
+                await Task.Delay(100);
+            }
+
+            throw new TimeoutException($"{id} did not finish");
+        }
+    }
+
     [Fact]
     public async Task A_bound_chain_runs_in_the_sensors_warm_environment_and_a_null_result_filters()
     {

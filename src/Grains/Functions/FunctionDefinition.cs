@@ -30,6 +30,37 @@ public sealed record AliasRequest(
     [property: Id(1)] string? Description = null,
     [property: Id(2)] IReadOnlyDictionary<string, double>? AdditionalVersionWeights = null);
 
+/// <summary>
+/// Lambda's asynchronous invocation settings (<c>PutFunctionEventInvokeConfig</c>) of one qualifier: a setting left
+/// out (null) is the silo's default from <see cref="AsyncInvocationOptions"/>.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record EventInvokeConfig
+{
+    public const int MaxRetryAttempts = 2;
+    public const int MinEventAgeSeconds = 60;
+    public const int MaxEventAgeSeconds = 21_600;
+
+    /// <summary>Retries after a function error, 0 to 2.</summary>
+    [Id(0)] public int? MaximumRetryAttempts { get; init; }
+
+    /// <summary>The oldest an event may be when it is (re)tried, 60 to 21,600 seconds.</summary>
+    [Id(1)] public int? MaximumEventAgeInSeconds { get; init; }
+
+    [Id(2)] public DateTime LastModifiedUtc { get; init; }
+
+    /// <summary>Lambda's ranges, one message per violated rule.</summary>
+    public static void Validate(int? maximumRetryAttempts, int? maximumEventAgeInSeconds)
+    {
+        var errors = new List<string>();
+        if (maximumRetryAttempts is < 0 or > MaxRetryAttempts)
+            errors.Add($"MaximumRetryAttempts must be between 0 and {MaxRetryAttempts}, not {maximumRetryAttempts}");
+        if (maximumEventAgeInSeconds is < MinEventAgeSeconds or > MaxEventAgeSeconds)
+            errors.Add($"MaximumEventAgeInSeconds must be between {MinEventAgeSeconds} and {MaxEventAgeSeconds:N0}, not {maximumEventAgeInSeconds}");
+        if (errors.Count > 0) throw new FunctionValidationException(errors);
+    }
+}
+
 /// <summary>A function with everything needed to resolve any qualifier: <c>$LATEST</c>, its versions and aliases.</summary>
 [GenerateSerializer, Immutable]
 public sealed record FunctionDefinition
@@ -50,7 +81,28 @@ public sealed record FunctionDefinition
 
     [Id(6)] public IReadOnlyList<FunctionAlias> Aliases { get; init; } = [];
 
+    /// <summary>
+    /// Asynchronous invocation settings by qualifier (<c>$LATEST</c> for the unqualified function, a version number
+    /// or an alias), as Lambda keeps one per function, version or alias. Null in state written before they existed.
+    /// </summary>
+    [Id(7)] public IReadOnlyDictionary<string, EventInvokeConfig>? EventInvokeConfigs { get; init; }
+
     public string Name => Configuration.Name;
+
+    /// <summary>The key of a qualifier's event invoke config: <c>$LATEST</c> for none, a version without leading zeros, or the alias.</summary>
+    public static string QualifierKey(string? qualifier)
+        => string.IsNullOrEmpty(qualifier) ? Latest : NormalizeVersion(qualifier);
+
+    /// <summary>The asynchronous invocation settings of <paramref name="qualifier"/> (null: the unqualified function), if any.</summary>
+    public EventInvokeConfig? EventInvokeConfigOf(string? qualifier)
+        => EventInvokeConfigs is { } configs && configs.TryGetValue(QualifierKey(qualifier), out var config) ? config : null;
+
+    /// <summary>True when <paramref name="qualifier"/> names <c>$LATEST</c>, a published version or an alias of this function.</summary>
+    public bool HasQualifier(string? qualifier)
+    {
+        var key = QualifierKey(qualifier);
+        return key == Latest || (IsVersionNumber(key) ? ResolveVersion(key) is not null : Aliases.Any(a => a.Name == key));
+    }
 
     /// <summary>Splits <c>name</c>, <c>name:version</c> or <c>name:alias</c> into the function's name and its qualifier.</summary>
     public static (string Name, string? Qualifier) Split(string function)

@@ -93,7 +93,8 @@ public sealed class FunctionGrain(
         var d = Existing;
         if (d.Aliases.All(a => a.Name != name))
             throw new FunctionNotFoundException($"function '{Name}' has no alias '{name}'");
-        state.State.Definition = d with { Aliases = d.Aliases.Where(a => a.Name != name).ToArray() };
+        // As in Lambda, the alias's asynchronous invocation settings go with it.
+        state.State.Definition = d with { Aliases = d.Aliases.Where(a => a.Name != name).ToArray(), EventInvokeConfigs = Without(d, name) };
         await state.WriteStateAsync();
     }
 
@@ -116,9 +117,46 @@ public sealed class FunctionGrain(
         var users = d.Aliases.Where(a => a.FunctionVersion == version || a.AdditionalVersionWeights?.ContainsKey(version) == true).Select(a => a.Name).ToArray();
         if (users.Length > 0)
             throw new FunctionConflictException($"version {version} is used by alias(es) {string.Join(", ", users)}");
-        state.State.Definition = d with { Versions = d.Versions.Where(v => v.Version.ToString() != version).ToArray() };
+        state.State.Definition = d with { Versions = d.Versions.Where(v => v.Version.ToString() != version).ToArray(), EventInvokeConfigs = Without(d, version) };
         await state.WriteStateAsync();
     }
+
+    public async Task<EventInvokeConfig> PutEventInvokeConfig(string? qualifier, int? maximumRetryAttempts, int? maximumEventAgeInSeconds, bool merge)
+    {
+        var d = Existing;
+        var key = FunctionDefinition.QualifierKey(qualifier);
+        if (!d.HasQualifier(key))
+            throw new FunctionNotFoundException($"function '{Name}' has no version or alias '{key}'");
+        EventInvokeConfig.Validate(maximumRetryAttempts, maximumEventAgeInSeconds);
+        var current = d.EventInvokeConfigOf(key);
+        if (merge && current is null)
+            throw new FunctionNotFoundException($"function '{Name}' ({key}) has no event invoke config to update; create it with PUT");
+        var config = new EventInvokeConfig
+        {
+            MaximumRetryAttempts = merge ? maximumRetryAttempts ?? current!.MaximumRetryAttempts : maximumRetryAttempts,
+            MaximumEventAgeInSeconds = merge ? maximumEventAgeInSeconds ?? current!.MaximumEventAgeInSeconds : maximumEventAgeInSeconds,
+            LastModifiedUtc = time.GetUtcNow().UtcDateTime,
+        };
+        var configs = new Dictionary<string, EventInvokeConfig>(d.EventInvokeConfigs ?? new Dictionary<string, EventInvokeConfig>()) { [key] = config };
+        state.State.Definition = d with { EventInvokeConfigs = configs };
+        await state.WriteStateAsync();
+        return config;
+    }
+
+    public async Task DeleteEventInvokeConfig(string? qualifier)
+    {
+        var d = Existing;
+        var key = FunctionDefinition.QualifierKey(qualifier);
+        if (d.EventInvokeConfigOf(key) is null)
+            throw new FunctionNotFoundException($"function '{Name}' ({key}) has no event invoke config");
+        state.State.Definition = d with { EventInvokeConfigs = Without(d, key) };
+        await state.WriteStateAsync();
+    }
+
+    private static IReadOnlyDictionary<string, EventInvokeConfig>? Without(FunctionDefinition d, string qualifier)
+        => d.EventInvokeConfigs is { } configs && configs.ContainsKey(qualifier)
+            ? configs.Where(kv => kv.Key != qualifier).ToDictionary(kv => kv.Key, kv => kv.Value)
+            : d.EventInvokeConfigs;
 
     private static string NewRevision() => Guid.NewGuid().ToString("n");
 }
