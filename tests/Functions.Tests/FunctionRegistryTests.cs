@@ -205,6 +205,135 @@ public sealed class FunctionRegistryTests(FunctionsClusterFixture fixture)
         Assert.True((await first).Succeeded);
     }
 
+    private const string SlowSource = "namespace Slow; public class H { public async Task<int> Handle(int x) { await Task.Delay(1500); return x; } }";
+
+    private Task<InvocationResult> InvokeOn(int silo, string function, string payload = "1")
+        => fixture.ServicesOf(silo).GetRequiredService<FunctionPool>().InvokeAsync(function, new InvocationRequest(Guid.NewGuid().ToString(), payload, null), CancellationToken.None);
+
+    /// <summary>Lambda counts a function's concurrency across the whole function: one silo's invocation uses up the other's.</summary>
+    [Fact]
+    public async Task Reserved_concurrency_is_counted_across_the_cluster()
+    {
+        var name = "slow-cluster-" + Guid.NewGuid().ToString("n")[..8];
+        await Deploy(name, "Slow", SlowSource);
+        await fixture.Client.GetGrain<IFunctionGrain>(name).PutConcurrency(1);
+        for (var silo = 0; silo < 2; silo++) fixture.ServicesOf(silo).GetRequiredService<FunctionResolver>().Invalidate(name);
+
+        var first = InvokeOn(0, name);
+        await Task.Delay(300);
+        var second = await InvokeOn(1, name);
+
+        Assert.Equal(InvocationErrorKind.Throttled, second.Error?.Kind);
+        Assert.Equal("ReservedFunctionConcurrentInvocationLimitExceeded", second.Error!.Type);
+        Assert.True((await first).Succeeded);
+        Assert.True((await InvokeOn(1, name)).Succeeded); // the permit came back
+    }
+
+    /// <summary>Reserved concurrency is the function's, not a version's: set after publishing, it limits the version, and versions count together.</summary>
+    [Fact]
+    public async Task Reserved_concurrency_applies_to_every_version_together()
+    {
+        var name = "slow-versions-" + Guid.NewGuid().ToString("n")[..8];
+        await Deploy(name, "Slow", SlowSource);
+        var grain = fixture.Client.GetGrain<IFunctionGrain>(name);
+        await grain.PublishVersion(null);
+        await grain.PutAlias("live", new AliasRequest("1"));
+        await grain.PutConcurrency(1);
+        for (var silo = 0; silo < 2; silo++) fixture.ServicesOf(silo).GetRequiredService<FunctionResolver>().Invalidate(name);
+        Assert.Null((await grain.Get())!.Versions[0].Configuration.ReservedConcurrency); // not part of the version
+
+        var version = InvokeOn(0, name + ":1");
+        await Task.Delay(300);
+        var alias = await InvokeOn(1, name + ":live");
+        var latest = await InvokeOn(0, name);
+        Assert.Equal(InvocationErrorKind.Throttled, alias.Error?.Kind);
+        Assert.Equal(InvocationErrorKind.Throttled, latest.Error?.Kind);
+        Assert.True((await version).Succeeded);
+
+        // Deleting the limit lifts it for every version.
+        await grain.PutConcurrency(null);
+        for (var silo = 0; silo < 2; silo++) fixture.ServicesOf(silo).GetRequiredService<FunctionResolver>().Invalidate(name);
+        var both = await Task.WhenAll(InvokeOn(0, name + ":1"), InvokeOn(1, name + ":live"), InvokeOn(0, name));
+        Assert.All(both, r => Assert.True(r.Succeeded, r.Error?.Message));
+    }
+
+    /// <summary>A limit above 0 applies to invocations bound to sensors too, counted with every other invocation of the function.</summary>
+    [Fact]
+    public async Task Reserved_concurrency_throttles_sensor_bound_invocations_beyond_it()
+    {
+        var suffix = Guid.NewGuid().ToString("n")[..8];
+        var name = "slow-bound-" + suffix;
+        await Deploy(name, "SlowBound", """
+                namespace SlowBound;
+                public sealed class Evt { public string? SensorId { get; set; } }
+                public class H { public async Task<object> Handle(Evt e) { await Task.Delay(1500); return new { sensor = e.SensorId }; } }
+                """);
+        await fixture.Client.GetGrain<IFunctionGrain>(name).PutConcurrency(1);
+        for (var silo = 0; silo < 2; silo++) fixture.ServicesOf(silo).GetRequiredService<FunctionResolver>().Invalidate(name);
+        var table = BindingTable.Empty;
+        for (var i = 0; i < 3; i++)
+        {
+            table = await fixture.Client.GetGrain<IFunctionBindingsGrain>(0).Put(new FunctionBinding
+            {
+                Name = $"limited-{suffix}-{i}", TopicFilter = $"sensors/limited-{suffix}-{i}/telemetry", Functions = [name],
+            });
+        }
+
+        for (var silo = 0; silo < 2; silo++) fixture.ServicesOf(silo).GetRequiredService<BindingCache>().Apply(table);
+
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var sensors = Enumerable.Range(0, 3).Select(i => fixture.Client.GetGrain<ISensorGrain>($"limited-{suffix}-{i}")).ToArray();
+        await Task.WhenAll(sensors.Select(s => s.Ingest([new Reading(now, 1, [new MetricValue("t", 20)], 0)])));
+
+        var bindings = new List<BindingStatusView>();
+        foreach (var sensor in sensors) bindings.Add(Assert.Single((await sensor.GetSnapshot()).Functions!.Bindings));
+        Assert.Equal(1, bindings.Sum(b => b.Completed));
+        Assert.Equal(2, bindings.Sum(b => b.Errors));
+        Assert.All(bindings.Where(b => b.Errors > 0), b => Assert.Equal("ReservedFunctionConcurrentInvocationLimitExceeded", b.LastError!.Type));
+
+        // Once the first is done its permit is back: the next reading runs.
+        var throttled = sensors[bindings.FindIndex(b => b.Errors > 0)];
+        await throttled.Ingest([new Reading(now + 1000, 2, [new MetricValue("t", 21)], 0)]);
+        Assert.Equal(1, Assert.Single((await throttled.GetSnapshot()).Functions!.Bindings).Completed);
+
+        for (var i = 0; i < 3; i++) table = await fixture.Client.GetGrain<IFunctionBindingsGrain>(0).Delete($"limited-{suffix}-{i}");
+        for (var silo = 0; silo < 2; silo++) fixture.ServicesOf(silo).GetRequiredService<BindingCache>().Apply(table);
+    }
+
+    /// <summary>A permit is a lease: one whose silo died (never released) comes back when the lease ends.</summary>
+    [Fact]
+    public async Task A_concurrency_permit_never_released_expires_with_its_lease()
+    {
+        var counter = fixture.Client.GetGrain<IFunctionConcurrencyGrain>("lease-" + Guid.NewGuid().ToString("n")[..8]);
+        Assert.True(await counter.TryAcquire("crashed", 1, TimeSpan.FromMilliseconds(500)));
+        Assert.False(await counter.TryAcquire("next", 1, TimeSpan.FromSeconds(10)));
+        Assert.Equal(1, await counter.InUse());
+        await Task.Delay(700);
+        Assert.True(await counter.TryAcquire("next", 1, TimeSpan.FromSeconds(10)));
+        await counter.Release("next");
+        Assert.Equal(0, await counter.InUse());
+    }
+
+    /// <summary>State of the release that kept reserved concurrency in each version's configuration loads as a function-level limit.</summary>
+    [Fact]
+    public void A_definition_with_reserved_concurrency_in_its_configurations_is_migrated_to_the_function()
+    {
+        var config = new FunctionConfiguration { Name = "old", Runtime = FunctionRuntimes.DotNet, Handler = "A::A.H::Handle", ReservedConcurrency = 4 };
+        var code = new CodeReference("00", 1);
+        var old = new FunctionDefinition
+        {
+            Configuration = config, Code = code, Layers = [], RevisionId = "r", LastModifiedUtc = DateTime.UtcNow,
+            Versions = [new FunctionVersion(1, config with { ReservedConcurrency = 2 }, code, [], "r1", null, DateTime.UtcNow)],
+        };
+
+        var migrated = old.Migrated();
+        Assert.Equal(4, migrated.ReservedConcurrentExecutions); // $LATEST's value, for the whole function
+        Assert.Null(migrated.Configuration.ReservedConcurrency);
+        Assert.Null(migrated.Versions[0].Configuration.ReservedConcurrency);
+        Assert.Equal(4, migrated.Resolve("1", 0)!.Value.Function.ReservedConcurrency); // the version obeys the function's limit
+        Assert.Same(migrated, migrated.Migrated());
+    }
+
     [Fact]
     public async Task Asynchronous_invocations_are_stored_run_and_retried_twice_on_error()
     {

@@ -126,6 +126,68 @@ public sealed class FunctionSettingsApiTests(FunctionsGatewayHostFixture fixture
         Assert.Equal(3, (int)(await Finished(await InvokeEvent(name)))["attempts"]!); // the silo's default: two retries
     }
 
+    [Fact]
+    public async Task Reserved_concurrency_is_put_got_and_deleted_as_lambdas_function_concurrency()
+    {
+        var name = await Deploy("conc", "return 1;");
+        var path = $"/functions/{name}/concurrency";
+
+        var (unset, unsetBody) = await Read(await Host.Http.GetAsync(path));
+        Assert.Equal(HttpStatusCode.OK, unset);
+        Assert.Equal("{}", unsetBody!.ToJsonString()); // Lambda: no reserved concurrency, an empty answer
+
+        var (put, putBody) = await Read(await Host.Http.PutAsync(path, Json("""{"ReservedConcurrentExecutions": 5}""")));
+        Assert.Equal(HttpStatusCode.OK, put);
+        Assert.Equal(5, (int)putBody!["ReservedConcurrentExecutions"]!);
+        Assert.Equal(5, (int)(await Read(await Host.Http.GetAsync(path))).Body!["ReservedConcurrentExecutions"]!);
+        Assert.Equal(5, (int)(await Host.GetJsonAsync($"/functions/{name}"))["reservedConcurrency"]!);
+
+        // A function-level setting: publishing does not copy it, and redeploying the configuration does not clear it.
+        using (var published = await Host.Http.PostAsync($"/functions/{name}/versions", Json("{}"))) published.EnsureSuccessStatusCode();
+        Assert.Equal(5, (int)(await Read(await Host.Http.GetAsync(path))).Body!["ReservedConcurrentExecutions"]!);
+
+        Assert.Equal(HttpStatusCode.NoContent, (await Read(await Host.Http.DeleteAsync(path))).Status);
+        Assert.Equal("{}", (await Read(await Host.Http.GetAsync(path))).Body!.ToJsonString());
+    }
+
+    [Fact]
+    public async Task Zero_reserved_concurrency_throttles_every_version_with_lambdas_error()
+    {
+        var name = await Deploy("conc-off", "return 1;");
+        using (var published = await Host.Http.PostAsync($"/functions/{name}/versions", Json("{}"))) published.EnsureSuccessStatusCode();
+        using (var put = await Host.Http.PutAsync($"/functions/{name}/concurrency", Json("""{"ReservedConcurrentExecutions": 0}"""))) put.EnsureSuccessStatusCode();
+
+        foreach (var function in new[] { name, name + ":1" })
+        {
+            var (status, body) = await Read(await Host.Http.PostAsync($"/functions/{function}/invocations", Json("{}")));
+            Assert.Equal(HttpStatusCode.TooManyRequests, status);
+            Assert.Equal("TooManyRequestsException", (string)body!["errorType"]!);
+            Assert.Equal("ReservedFunctionConcurrentInvocationLimitExceeded", (string)body["reason"]!);
+        }
+
+        using (var deleted = await Host.Http.DeleteAsync($"/functions/{name}/concurrency")) deleted.EnsureSuccessStatusCode();
+        Assert.Equal(HttpStatusCode.OK, (await Read(await Host.Http.PostAsync($"/functions/{name}:1/invocations", Json("{}")))).Status);
+    }
+
+    [Theory]
+    [InlineData("""{"ReservedConcurrentExecutions": -1}""", "ReservedConcurrentExecutions must be 0 or more")]
+    [InlineData("{}", "ReservedConcurrentExecutions is required")]
+    public async Task Invalid_reserved_concurrency_is_a_400_with_the_reason(string body, string reason)
+    {
+        var name = await Deploy("conc-bad", "return 1;");
+        var (status, error) = await Read(await Host.Http.PutAsync($"/functions/{name}/concurrency", Json(body)));
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Contains(reason, (string)error!["detail"]!);
+    }
+
+    [Fact]
+    public async Task The_concurrency_of_a_missing_function_is_a_404()
+    {
+        Assert.Equal(HttpStatusCode.NotFound, (await Read(await Host.Http.PutAsync("/functions/no-such-fn/concurrency", Json("""{"ReservedConcurrentExecutions": 1}""")))).Status);
+        Assert.Equal(HttpStatusCode.NotFound, (await Read(await Host.Http.GetAsync("/functions/no-such-fn/concurrency"))).Status);
+        Assert.Equal(HttpStatusCode.NotFound, (await Read(await Host.Http.DeleteAsync("/functions/no-such-fn/concurrency"))).Status);
+    }
+
     private async Task<string> InvokeEvent(string function)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, $"/functions/{function}/invocations") { Content = Json("{}") };

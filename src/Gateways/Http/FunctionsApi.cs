@@ -54,6 +54,9 @@ public static class FunctionsApi
         functions.MapGet("/{name}/aliases", ListAliases);
         functions.MapDelete("/{name}/aliases/{alias}", DeleteAlias);
         functions.MapPost("/{name}/invocations", Invoke);
+        functions.MapPut("/{name}/concurrency", PutConcurrency);
+        functions.MapGet("/{name}/concurrency", GetConcurrency);
+        functions.MapDelete("/{name}/concurrency", DeleteConcurrency);
         functions.MapPut("/{name}/event-invoke-config", PutEventInvokeConfig);
         functions.MapPost("/{name}/event-invoke-config", UpdateEventInvokeConfig);
         functions.MapGet("/{name}/event-invoke-config", GetEventInvokeConfig);
@@ -122,6 +125,10 @@ public static class FunctionsApi
         [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Reason = null);
 
     public sealed record AcceptedView(string RequestId, string Status);
+
+    /// <summary>Lambda's <c>PutFunctionConcurrency</c> body and its answer (and <c>GetFunctionConcurrency</c>'s: <c>{}</c> when no limit is set).</summary>
+    public sealed record ConcurrencyBody(
+        [property: JsonPropertyName("ReservedConcurrentExecutions"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? ReservedConcurrentExecutions);
 
     /// <summary>Lambda's <c>PutFunctionEventInvokeConfig</c> body (its field names); destinations are not supported yet.</summary>
     public sealed record EventInvokeConfigBody(int? MaximumRetryAttempts, int? MaximumEventAgeInSeconds, JsonElement? DestinationConfig);
@@ -301,6 +308,28 @@ public static class FunctionsApi
         return Respond(result, request.HttpContext.Response, HeaderOf(request, LogTypeHeader) == "Tail");
     }
 
+    /// <summary>Lambda's <c>PutFunctionConcurrency</c>: the function's reserved concurrency, for all its versions and aliases.</summary>
+    private static async Task<Ok<ConcurrencyBody>> PutConcurrency(string name, ConcurrencyBody? body, IGrainFactory grains, FunctionResolver resolver)
+    {
+        if (body?.ReservedConcurrentExecutions is not { } reserved)
+            throw new FunctionValidationException("ReservedConcurrentExecutions is required: a number, 0 or more (0 throttles every invocation)");
+        var set = await grains.GetGrain<IFunctionGrain>(name).PutConcurrency(reserved);
+        resolver.Invalidate(name);
+        return TypedResults.Ok(new ConcurrencyBody(set));
+    }
+
+    private static async Task<Results<Ok<ConcurrencyBody>, NotFound<FleetApi.ErrorView>>> GetConcurrency(string name, IGrainFactory grains)
+        => await grains.GetGrain<IFunctionGrain>(name).Get() is { } d
+            ? TypedResults.Ok(new ConcurrencyBody(d.ReservedConcurrentExecutions))
+            : TypedResults.NotFound(new FleetApi.ErrorView("not_found", $"function '{name}' does not exist"));
+
+    private static async Task<NoContent> DeleteConcurrency(string name, IGrainFactory grains, FunctionResolver resolver)
+    {
+        await grains.GetGrain<IFunctionGrain>(name).PutConcurrency(null);
+        resolver.Invalidate(name);
+        return TypedResults.NoContent();
+    }
+
     private static Task<Ok<EventInvokeConfigView>> PutEventInvokeConfig(string name, string? qualifier, EventInvokeConfigBody? body, IGrainFactory grains, FunctionResolver resolver)
         => SetEventInvokeConfig(name, qualifier, body, merge: false, grains, resolver);
 
@@ -453,7 +482,7 @@ public static class FunctionsApi
     {
         var c = d.Configuration;
         return new FunctionView(
-            d.Name, c.Runtime, c.Handler, c.TimeoutSeconds, c.MemoryMb, c.Environment, c.Layers, c.Description, c.Isolation, c.ReservedConcurrency,
+            d.Name, c.Runtime, c.Handler, c.TimeoutSeconds, c.MemoryMb, c.Environment, c.Layers, c.Description, c.Isolation, d.ReservedConcurrentExecutions,
             d.Code.Sha256, d.Code.Size, d.RevisionId, d.LastModifiedUtc, Versions(d).ToArray(), d.Aliases,
             metrics.All.TryGetValue(d.Name, out var stats) ? stats.View() : null);
     }

@@ -87,6 +87,12 @@ public sealed record FunctionDefinition
     /// </summary>
     [Id(7)] public IReadOnlyDictionary<string, EventInvokeConfig>? EventInvokeConfigs { get; init; }
 
+    /// <summary>
+    /// Lambda's reserved concurrency (<c>PutFunctionConcurrency</c>): a setting of the function as a whole, not of a
+    /// version, so it applies to <c>$LATEST</c>, every version and every alias; null for no limit.
+    /// </summary>
+    [Id(8)] public int? ReservedConcurrentExecutions { get; init; }
+
     public string Name => Configuration.Name;
 
     /// <summary>The key of a qualifier's event invoke config: <c>$LATEST</c> for none, a version without leading zeros, or the alias.</summary>
@@ -123,7 +129,24 @@ public sealed record FunctionDefinition
     public ResolvedFunction ResolveLatest() => new()
     {
         Name = Name, Version = Latest, Configuration = Configuration, Code = Code, Layers = Layers, RevisionId = RevisionId,
+        ReservedConcurrency = ReservedConcurrentExecutions,
     };
+
+    /// <summary>
+    /// State written before reserved concurrency was a function-level setting kept it in each version's configuration
+    /// (<see cref="FunctionConfiguration.ReservedConcurrency"/>): the function takes <c>$LATEST</c>'s value, and the
+    /// configurations (<c>$LATEST</c>'s and the versions') no longer carry one. Unchanged when there is nothing to move.
+    /// </summary>
+    public FunctionDefinition Migrated()
+    {
+        if (Configuration.ReservedConcurrency is null && Versions.All(v => v.Configuration.ReservedConcurrency is null)) return this;
+        return this with
+        {
+            ReservedConcurrentExecutions = ReservedConcurrentExecutions ?? Configuration.ReservedConcurrency,
+            Configuration = Configuration with { ReservedConcurrency = null },
+            Versions = Versions.Select(v => v.Configuration.ReservedConcurrency is null ? v : v with { Configuration = v.Configuration with { ReservedConcurrency = null } }).ToArray(),
+        };
+    }
 
     public ResolvedFunction? ResolveVersion(string version)
     {
@@ -133,6 +156,7 @@ public sealed record FunctionDefinition
         return v is null ? null : new ResolvedFunction
         {
             Name = Name, Version = v.Version.ToString(System.Globalization.CultureInfo.InvariantCulture), Configuration = v.Configuration, Code = v.Code, Layers = v.Layers, RevisionId = v.RevisionId,
+            ReservedConcurrency = ReservedConcurrentExecutions,
         };
     }
 

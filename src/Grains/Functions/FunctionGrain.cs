@@ -18,18 +18,34 @@ public sealed class FunctionGrain(
 
     private FunctionDefinition Existing => state.State.Definition ?? throw new FunctionNotFoundException($"function '{Name}' does not exist");
 
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        // State of a release that kept reserved concurrency in each version's configuration: moved to the function, in
+        // memory (the next change writes it; until then every activation moves it the same way).
+        if (state.State.Definition is { } stored) state.State.Definition = stored.Migrated();
+        return Task.CompletedTask;
+    }
+
     public async Task<FunctionDefinition> Put(FunctionConfiguration configuration, CodeReference? code)
     {
         if (configuration.Name != Name)
             throw new FunctionValidationException($"the configuration names '{configuration.Name}', not '{Name}'");
         FunctionValidation.Validate(configuration);
+        // Compatibility: reserved concurrency given with the configuration sets the function-level value (not stored in
+        // the configuration, so it is no part of a published version); left out, the function keeps its value.
+        var reserved = configuration.ReservedConcurrency;
+        configuration = configuration with { ReservedConcurrency = null };
         var current = state.State.Definition;
         code ??= current?.Code ?? throw new FunctionValidationException($"function '{Name}' does not exist yet: the first deploy needs a package");
         var layers = await LayerResolution.ResolveAsync(GrainFactory, configuration.Layers);
         var now = time.GetUtcNow().UtcDateTime;
         var definition = current is null
-            ? new FunctionDefinition { Configuration = configuration, Code = code, Layers = layers, RevisionId = NewRevision(), LastModifiedUtc = now }
-            : current with { Configuration = configuration, Code = code, Layers = layers, RevisionId = NewRevision(), LastModifiedUtc = now };
+            ? new FunctionDefinition { Configuration = configuration, Code = code, Layers = layers, RevisionId = NewRevision(), LastModifiedUtc = now, ReservedConcurrentExecutions = reserved }
+            : current with
+            {
+                Configuration = configuration, Code = code, Layers = layers, RevisionId = NewRevision(), LastModifiedUtc = now,
+                ReservedConcurrentExecutions = reserved ?? current.ReservedConcurrentExecutions,
+            };
         state.State.Definition = definition;
         await state.WriteStateAsync();
         if (current is null) await GrainFactory.GetGrain<IFunctionCatalogGrain>(0).AddFunction(Name);
@@ -119,6 +135,16 @@ public sealed class FunctionGrain(
             throw new FunctionConflictException($"version {version} is used by alias(es) {string.Join(", ", users)}");
         state.State.Definition = d with { Versions = d.Versions.Where(v => v.Version.ToString() != version).ToArray(), EventInvokeConfigs = Without(d, version) };
         await state.WriteStateAsync();
+    }
+
+    public async Task<int?> PutConcurrency(int? reservedConcurrentExecutions)
+    {
+        var d = Existing;
+        if (reservedConcurrentExecutions is < 0)
+            throw new FunctionValidationException($"ReservedConcurrentExecutions must be 0 or more, not {reservedConcurrentExecutions}");
+        state.State.Definition = d with { ReservedConcurrentExecutions = reservedConcurrentExecutions };
+        await state.WriteStateAsync();
+        return reservedConcurrentExecutions;
     }
 
     public async Task<EventInvokeConfig> PutEventInvokeConfig(string? qualifier, int? maximumRetryAttempts, int? maximumEventAgeInSeconds, bool merge)

@@ -23,6 +23,12 @@ public interface IFunctionGrain : IGrainWithStringKey
     Task Delete(string? version);
 
     /// <summary>
+    /// Lambda's <c>PutFunctionConcurrency</c> (a number, 0 or more) or <c>DeleteFunctionConcurrency</c> (null): the
+    /// function's reserved concurrency, for every version and alias; returns the value set.
+    /// </summary>
+    Task<int?> PutConcurrency(int? reservedConcurrentExecutions);
+
+    /// <summary>
     /// Lambda's <c>PutFunctionEventInvokeConfig</c> (<paramref name="merge"/> false: replaces the qualifier's settings, a
     /// setting left out is removed) or <c>UpdateFunctionEventInvokeConfig</c> (true: changes only the settings given; the
     /// qualifier must have settings already). <paramref name="qualifier"/> null is the unqualified function (<c>$LATEST</c>).
