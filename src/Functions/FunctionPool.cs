@@ -10,8 +10,8 @@ namespace Fleet.Functions.Hosting;
 /// The silo's pool of stateless execution environments, for invocations not tied to a sensor: direct
 /// invocation over HTTP, asynchronous events, and functions calling functions. Like Lambda, an
 /// invocation takes a warm idle environment of its version or cold-starts a new one, so concurrency
-/// grows with demand; a function's reserved concurrency and the pool's size bound it (beyond them,
-/// <see cref="InvocationErrorKind.Throttled"/>). Idle environments are reclaimed after
+/// grows with demand; a function's reserved concurrency (counted across the cluster by
+/// <see cref="FunctionConcurrency"/>) and the pool's size bound it (beyond them, <see cref="InvocationErrorKind.Throttled"/>). Idle environments are reclaimed after
 /// <see cref="FunctionsOptions.PoolIdleTimeout"/>; broken ones (timeout, memory limit) at once.
 /// </summary>
 public sealed class FunctionPool : IFunctionInvoker, IHostedService, IAsyncDisposable
@@ -21,6 +21,7 @@ public sealed class FunctionPool : IFunctionInvoker, IHostedService, IAsyncDispo
     private readonly FunctionMetrics _metrics;
     private readonly FunctionsOptions _options;
     private readonly ILogger<FunctionPool> _logger;
+    private readonly FunctionConcurrency? _concurrency;
     // Idle environments by version key, each with when it was returned; one lock guards them and the count
     // (invocations are not the hot path, and take/return are a few instructions under it).
     private readonly Lock _gate = new();
@@ -35,9 +36,11 @@ public sealed class FunctionPool : IFunctionInvoker, IHostedService, IAsyncDispo
         CodeCache code,
         FunctionMetrics metrics,
         IOptions<FunctionsOptions> options,
-        ILoggerFactory loggers)
+        ILoggerFactory loggers,
+        FunctionConcurrency? concurrency = null)
     {
         _resolver = resolver;
+        _concurrency = concurrency;
         _metrics = metrics;
         _options = options.Value;
         _logger = loggers.CreateLogger<FunctionPool>();
@@ -66,35 +69,60 @@ public sealed class FunctionPool : IFunctionInvoker, IHostedService, IAsyncDispo
 
     public async Task<InvocationResult> InvokeAsync(ResolvedFunction function, InvocationRequest request, CancellationToken cancellationToken)
     {
-        var reserved = function.Configuration.ReservedConcurrency;
+        // Reserved concurrency is the function's, counted across the cluster (every version, pooled and sensor-bound
+        // invocations together). This silo's own count is a lower bound of it: beyond the limit here, throttle without asking.
+        var reserved = function.ReservedConcurrency;
+        if (reserved is null) return await RunAsync(function, request, cancellationToken);
         var running = _running.AddOrUpdate(function.Name, 1, static (_, n) => n + 1);
         try
         {
-            if (reserved is { } limit && running > limit)
-                return Throttle(function, request, "ReservedFunctionConcurrentInvocationLimitExceeded", $"function '{function.Name}' has {limit} reserved concurrency, all in use");
-            cancellationToken.ThrowIfCancellationRequested(); // before taking: a cancelled caller costs no environment
-            var environment = Take(function);
-            if (environment is null)
-                return Throttle(function, request, "ConcurrentInvocationLimitExceeded", $"this silo runs at most {_options.MaxPoolEnvironments} pooled environments");
-            InvocationResult result;
-            try
+            if (running > reserved || _concurrency is null)
             {
-                result = await environment.InvokeAsync(request);
-            }
-            catch
-            {
-                Discard(environment);
-                throw;
+                return running > reserved
+                    ? Throttle(function, request, FunctionConcurrency.ThrottleReason, reserved == 0
+                        ? $"function '{function.Name}' has 0 reserved concurrency: every invocation is throttled"
+                        : $"function '{function.Name}' has {reserved} reserved concurrency, all in use")
+                    : await RunAsync(function, request, cancellationToken); // no cluster counter (the pool on its own): this silo's count is the count
             }
 
-            Return(environment);
-            _metrics.Record(function.Name, result);
-            return result;
+            var timeout = request.TimeoutMs is { } ms ? TimeSpan.FromMilliseconds(Math.Min(ms, function.Configuration.Timeout.TotalMilliseconds)) : function.Configuration.Timeout;
+            var admission = await _concurrency.TryAcquireAsync(function, timeout);
+            if (admission.Refusal is { } refusal) return Throttle(function, request, refusal.Type, refusal.Message);
+            try
+            {
+                return await RunAsync(function, request, cancellationToken);
+            }
+            finally
+            {
+                await _concurrency.ReleaseAsync(function, admission);
+            }
         }
         finally
         {
             _running.AddOrUpdate(function.Name, 0, static (_, n) => n - 1);
         }
+    }
+
+    private async Task<InvocationResult> RunAsync(ResolvedFunction function, InvocationRequest request, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested(); // before taking: a cancelled caller costs no environment
+        var environment = Take(function);
+        if (environment is null)
+            return Throttle(function, request, "ConcurrentInvocationLimitExceeded", $"this silo runs at most {_options.MaxPoolEnvironments} pooled environments");
+        InvocationResult result;
+        try
+        {
+            result = await environment.InvokeAsync(request);
+        }
+        catch
+        {
+            Discard(environment);
+            throw;
+        }
+
+        Return(environment);
+        _metrics.Record(function.Name, result);
+        return result;
     }
 
     private InvocationResult Throttle(ResolvedFunction function, InvocationRequest request, string reason, string message)

@@ -34,6 +34,7 @@ public static class FunctionsHostingExtensions
         services.AddSingleton<CodeCache>();
         services.AddSingleton<FunctionMetrics>();
         services.AddSingleton<FunctionResolver>();
+        services.AddSingleton<FunctionConcurrency>();
         services.AddSingleton<FunctionPool>();
         services.AddHostedService(sp => sp.GetRequiredService<FunctionPool>());
         services.AddSingleton<IFunctionInvoker>(sp => sp.GetRequiredService<FunctionPool>());

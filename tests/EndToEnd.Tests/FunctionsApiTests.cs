@@ -190,6 +190,8 @@ public sealed class FunctionsApiTests
             (await silo.Http.PostAsJsonAsync("/functions/greeter/versions", new { description = "first" })).EnsureSuccessStatusCode();
             (await silo.PutJsonAsync("/functions/greeter/aliases/live", new { functionVersion = "1" })).EnsureSuccessStatusCode();
             (await silo.PutJsonAsync("/bindings/greet-all", new { topicFilter = "sensors/+/telemetry", functions = new[] { "greeter:live" } })).EnsureSuccessStatusCode();
+            (await silo.PutJsonAsync("/functions/greeter/event-invoke-config?Qualifier=live", new { MaximumRetryAttempts = 0, MaximumEventAgeInSeconds = 300 })).EnsureSuccessStatusCode();
+            (await silo.PutJsonAsync("/functions/greeter/concurrency", new { ReservedConcurrentExecutions = 7 })).EnsureSuccessStatusCode();
             Assert.Equal("hello ada", (string)(await Invoke(silo, "greeter:live", "\"ada\"")).Body!);
             await silo.StopAsync();
         }
@@ -208,6 +210,9 @@ public sealed class FunctionsApiTests
             Assert.Equal("live", (string)function["aliases"]![0]!["name"]!);
             var bindings = (await silo.GetJsonAsync("/bindings")).AsArray();
             Assert.Contains(bindings, b => (string)b!["name"]! == "greet-all");
+            var eventConfig = await silo.GetJsonAsync("/functions/greeter/event-invoke-config?Qualifier=live");
+            Assert.Equal((0, 300), ((int)eventConfig["MaximumRetryAttempts"]!, (int)eventConfig["MaximumEventAgeInSeconds"]!));
+            Assert.Equal(7, (int)(await silo.GetJsonAsync("/functions/greeter/concurrency"))["ReservedConcurrentExecutions"]!);
         }
 
         Directory.Delete(dataDirectory, recursive: true);
@@ -267,6 +272,42 @@ public sealed class FunctionsApiTests
         Assert.True((long)status["errors"]! == 1 && (long)status["completed"]! == 0, status.ToJsonString());
         Assert.Equal("ReservedFunctionConcurrentInvocationLimitExceeded", (string)status["lastError"]!["type"]!);
         Assert.Empty(sensor["functions"]!["environments"]!.AsArray()); // never started
+    }
+
+    /// <summary>
+    /// A limit above 0 applies to sensor-bound invocations too, counted with the function's every other invocation: with
+    /// reserved concurrency 1 and a slow bound function, of three sensors' readings arriving at once one runs, two are throttled;
+    /// a direct invocation meanwhile is throttled too.
+    /// </summary>
+    [Fact]
+    public async Task Reserved_concurrency_above_zero_throttles_sensor_bound_invocations_beyond_it()
+    {
+        await using var silo = new SiloProcess();
+        await silo.StartAsync();
+        (await silo.PutJsonAsync("/functions/one-at-a-time", Function("OneAtATime", "Handle", "public string Handle(System.Text.Json.JsonElement e) { System.Threading.Thread.Sleep(3000); return \"ran\"; }", timeout: 10))).EnsureSuccessStatusCode();
+        (await silo.PutJsonAsync("/functions/one-at-a-time/concurrency", new { ReservedConcurrentExecutions = 1 })).EnsureSuccessStatusCode();
+        (await silo.PutJsonAsync("/bindings/one-at-a-time", new { topicFilter = "sensors/+/telemetry", functions = new[] { "one-at-a-time" } })).EnsureSuccessStatusCode();
+        await Task.Delay(1500); // the silo's binding table refreshes at most once a second
+
+        var sensors = new[] { "limit-1", "limit-2", "limit-3" };
+        var posts = await Task.WhenAll(sensors.Select(s => silo.Http.PostAsync($"/sensors/{s}/readings", new StringContent(Devices.Reading(1, 20)))));
+        Assert.All(posts, p => Assert.Equal(HttpStatusCode.Accepted, p.StatusCode));
+        await Task.Delay(1000);
+        var (direct, directBody) = await Invoke(silo, "one-at-a-time", "{}"); // while the bound one runs
+        Assert.Equal(HttpStatusCode.TooManyRequests, direct.StatusCode);
+        Assert.Equal("ReservedFunctionConcurrentInvocationLimitExceeded", (string)directBody!["reason"]!);
+
+        var statuses = new List<JsonNode>();
+        foreach (var sensor in sensors)
+        {
+            var state = await silo.WaitForAsync($"/sensors/{sensor}", s => s["functions"]?["bindings"]?.AsArray().FirstOrDefault() is { } b
+                && (long)b["completed"]! + (long)b["filtered"]! + (long)b["errors"]! == 1, TimeSpan.FromSeconds(30));
+            statuses.Add(state["functions"]!["bindings"]!.AsArray().Single()!);
+        }
+
+        Assert.Equal(1, statuses.Sum(s => (long)s["completed"]!));
+        Assert.Equal(2, statuses.Sum(s => (long)s["errors"]!));
+        Assert.All(statuses.Where(s => (long)s["errors"]! > 0), s => Assert.Equal("ReservedFunctionConcurrentInvocationLimitExceeded", (string)s["lastError"]!["type"]!));
     }
 
     /// <summary>

@@ -205,6 +205,135 @@ public sealed class FunctionRegistryTests(FunctionsClusterFixture fixture)
         Assert.True((await first).Succeeded);
     }
 
+    private const string SlowSource = "namespace Slow; public class H { public async Task<int> Handle(int x) { await Task.Delay(1500); return x; } }";
+
+    private Task<InvocationResult> InvokeOn(int silo, string function, string payload = "1")
+        => fixture.ServicesOf(silo).GetRequiredService<FunctionPool>().InvokeAsync(function, new InvocationRequest(Guid.NewGuid().ToString(), payload, null), CancellationToken.None);
+
+    /// <summary>Lambda counts a function's concurrency across the whole function: one silo's invocation uses up the other's.</summary>
+    [Fact]
+    public async Task Reserved_concurrency_is_counted_across_the_cluster()
+    {
+        var name = "slow-cluster-" + Guid.NewGuid().ToString("n")[..8];
+        await Deploy(name, "Slow", SlowSource);
+        await fixture.Client.GetGrain<IFunctionGrain>(name).PutConcurrency(1);
+        for (var silo = 0; silo < 2; silo++) fixture.ServicesOf(silo).GetRequiredService<FunctionResolver>().Invalidate(name);
+
+        var first = InvokeOn(0, name);
+        await Task.Delay(300);
+        var second = await InvokeOn(1, name);
+
+        Assert.Equal(InvocationErrorKind.Throttled, second.Error?.Kind);
+        Assert.Equal("ReservedFunctionConcurrentInvocationLimitExceeded", second.Error!.Type);
+        Assert.True((await first).Succeeded);
+        Assert.True((await InvokeOn(1, name)).Succeeded); // the permit came back
+    }
+
+    /// <summary>Reserved concurrency is the function's, not a version's: set after publishing, it limits the version, and versions count together.</summary>
+    [Fact]
+    public async Task Reserved_concurrency_applies_to_every_version_together()
+    {
+        var name = "slow-versions-" + Guid.NewGuid().ToString("n")[..8];
+        await Deploy(name, "Slow", SlowSource);
+        var grain = fixture.Client.GetGrain<IFunctionGrain>(name);
+        await grain.PublishVersion(null);
+        await grain.PutAlias("live", new AliasRequest("1"));
+        await grain.PutConcurrency(1);
+        for (var silo = 0; silo < 2; silo++) fixture.ServicesOf(silo).GetRequiredService<FunctionResolver>().Invalidate(name);
+        Assert.Null((await grain.Get())!.Versions[0].Configuration.ReservedConcurrency); // not part of the version
+
+        var version = InvokeOn(0, name + ":1");
+        await Task.Delay(300);
+        var alias = await InvokeOn(1, name + ":live");
+        var latest = await InvokeOn(0, name);
+        Assert.Equal(InvocationErrorKind.Throttled, alias.Error?.Kind);
+        Assert.Equal(InvocationErrorKind.Throttled, latest.Error?.Kind);
+        Assert.True((await version).Succeeded);
+
+        // Deleting the limit lifts it for every version.
+        await grain.PutConcurrency(null);
+        for (var silo = 0; silo < 2; silo++) fixture.ServicesOf(silo).GetRequiredService<FunctionResolver>().Invalidate(name);
+        var both = await Task.WhenAll(InvokeOn(0, name + ":1"), InvokeOn(1, name + ":live"), InvokeOn(0, name));
+        Assert.All(both, r => Assert.True(r.Succeeded, r.Error?.Message));
+    }
+
+    /// <summary>A limit above 0 applies to invocations bound to sensors too, counted with every other invocation of the function.</summary>
+    [Fact]
+    public async Task Reserved_concurrency_throttles_sensor_bound_invocations_beyond_it()
+    {
+        var suffix = Guid.NewGuid().ToString("n")[..8];
+        var name = "slow-bound-" + suffix;
+        await Deploy(name, "SlowBound", """
+                namespace SlowBound;
+                public sealed class Evt { public string? SensorId { get; set; } }
+                public class H { public async Task<object> Handle(Evt e) { await Task.Delay(1500); return new { sensor = e.SensorId }; } }
+                """);
+        await fixture.Client.GetGrain<IFunctionGrain>(name).PutConcurrency(1);
+        for (var silo = 0; silo < 2; silo++) fixture.ServicesOf(silo).GetRequiredService<FunctionResolver>().Invalidate(name);
+        var table = BindingTable.Empty;
+        for (var i = 0; i < 3; i++)
+        {
+            table = await fixture.Client.GetGrain<IFunctionBindingsGrain>(0).Put(new FunctionBinding
+            {
+                Name = $"limited-{suffix}-{i}", TopicFilter = $"sensors/limited-{suffix}-{i}/telemetry", Functions = [name],
+            });
+        }
+
+        for (var silo = 0; silo < 2; silo++) fixture.ServicesOf(silo).GetRequiredService<BindingCache>().Apply(table);
+
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var sensors = Enumerable.Range(0, 3).Select(i => fixture.Client.GetGrain<ISensorGrain>($"limited-{suffix}-{i}")).ToArray();
+        await Task.WhenAll(sensors.Select(s => s.Ingest([new Reading(now, 1, [new MetricValue("t", 20)], 0)])));
+
+        var bindings = new List<BindingStatusView>();
+        foreach (var sensor in sensors) bindings.Add(Assert.Single((await sensor.GetSnapshot()).Functions!.Bindings));
+        Assert.Equal(1, bindings.Sum(b => b.Completed));
+        Assert.Equal(2, bindings.Sum(b => b.Errors));
+        Assert.All(bindings.Where(b => b.Errors > 0), b => Assert.Equal("ReservedFunctionConcurrentInvocationLimitExceeded", b.LastError!.Type));
+
+        // Once the first is done its permit is back: the next reading runs.
+        var throttled = sensors[bindings.FindIndex(b => b.Errors > 0)];
+        await throttled.Ingest([new Reading(now + 1000, 2, [new MetricValue("t", 21)], 0)]);
+        Assert.Equal(1, Assert.Single((await throttled.GetSnapshot()).Functions!.Bindings).Completed);
+
+        for (var i = 0; i < 3; i++) table = await fixture.Client.GetGrain<IFunctionBindingsGrain>(0).Delete($"limited-{suffix}-{i}");
+        for (var silo = 0; silo < 2; silo++) fixture.ServicesOf(silo).GetRequiredService<BindingCache>().Apply(table);
+    }
+
+    /// <summary>A permit is a lease: one whose silo died (never released) comes back when the lease ends.</summary>
+    [Fact]
+    public async Task A_concurrency_permit_never_released_expires_with_its_lease()
+    {
+        var counter = fixture.Client.GetGrain<IFunctionConcurrencyGrain>("lease-" + Guid.NewGuid().ToString("n")[..8]);
+        Assert.True(await counter.TryAcquire("crashed", 1, TimeSpan.FromMilliseconds(500)));
+        Assert.False(await counter.TryAcquire("next", 1, TimeSpan.FromSeconds(10)));
+        Assert.Equal(1, await counter.InUse());
+        await Task.Delay(700);
+        Assert.True(await counter.TryAcquire("next", 1, TimeSpan.FromSeconds(10)));
+        await counter.Release("next");
+        Assert.Equal(0, await counter.InUse());
+    }
+
+    /// <summary>State of the release that kept reserved concurrency in each version's configuration loads as a function-level limit.</summary>
+    [Fact]
+    public void A_definition_with_reserved_concurrency_in_its_configurations_is_migrated_to_the_function()
+    {
+        var config = new FunctionConfiguration { Name = "old", Runtime = FunctionRuntimes.DotNet, Handler = "A::A.H::Handle", ReservedConcurrency = 4 };
+        var code = new CodeReference("00", 1);
+        var old = new FunctionDefinition
+        {
+            Configuration = config, Code = code, Layers = [], RevisionId = "r", LastModifiedUtc = DateTime.UtcNow,
+            Versions = [new FunctionVersion(1, config with { ReservedConcurrency = 2 }, code, [], "r1", null, DateTime.UtcNow)],
+        };
+
+        var migrated = old.Migrated();
+        Assert.Equal(4, migrated.ReservedConcurrentExecutions); // $LATEST's value, for the whole function
+        Assert.Null(migrated.Configuration.ReservedConcurrency);
+        Assert.Null(migrated.Versions[0].Configuration.ReservedConcurrency);
+        Assert.Equal(4, migrated.Resolve("1", 0)!.Value.Function.ReservedConcurrency); // the version obeys the function's limit
+        Assert.Same(migrated, migrated.Migrated());
+    }
+
     [Fact]
     public async Task Asynchronous_invocations_are_stored_run_and_retried_twice_on_error()
     {
@@ -227,6 +356,68 @@ public sealed class FunctionRegistryTests(FunctionsClusterFixture fixture)
         Assert.Equal(InvocationStatus.Failed, failed.Status);
         Assert.Equal(3, failed.Attempts); // the first try and Lambda's two retries
         Assert.Equal("System.InvalidOperationException", failed.Result!.Error!.Type);
+
+        async Task<InvocationRecord> Poll(string id)
+        {
+            for (var i = 0; i < 100; i++)
+            {
+                var record = await fixture.Client.GetGrain<IInvocationRecordGrain>(id).Get();
+                if (record is { Status: InvocationStatus.Succeeded or InvocationStatus.Failed }) return record;
+                await Task.Delay(100);
+            }
+
+            throw new TimeoutException($"{id} did not finish");
+        }
+    }
+
+    /// <summary>
+    /// Lambda's event invoke config: a function's (or one version's or alias's) MaximumRetryAttempts replaces the silo's
+    /// default of 2 for its asynchronous invocations; a qualifier without one keeps the default.
+    /// </summary>
+    [Fact]
+    public async Task An_event_invoke_config_sets_the_retries_of_the_functions_asynchronous_invocations()
+    {
+        var suffix = Guid.NewGuid().ToString("n")[..8];
+        var name = "async-config-" + suffix;
+        await Deploy(name, "AsyncConfig", "namespace AsyncConfig; public class H { public int Handle(int x) => throw new System.InvalidOperationException(\"always\"); }");
+        var grain = fixture.Client.GetGrain<IFunctionGrain>(name);
+        await grain.PublishVersion(null);
+        await grain.PutAlias("live", new AliasRequest("1"));
+
+        await grain.PutEventInvokeConfig(null, maximumRetryAttempts: 0, maximumEventAgeInSeconds: null, merge: false);
+        await grain.PutEventInvokeConfig("live", maximumRetryAttempts: 1, maximumEventAgeInSeconds: 120, merge: false);
+        var merged = await grain.PutEventInvokeConfig("live", maximumRetryAttempts: null, maximumEventAgeInSeconds: 600, merge: true);
+        Assert.Equal((1, 600), (merged.MaximumRetryAttempts, merged.MaximumEventAgeInSeconds)); // Update keeps what it is not given
+        foreach (var resolver in new[] { 0, 1 }.Select(i => fixture.ServicesOf(i).GetRequiredService<FunctionResolver>())) resolver.Invalidate(name);
+
+        var unqualified = await Accept(name, "1");
+        var alias = await Accept(name + ":live", "1");
+        var version = await Accept(name + ":1", "1"); // version 1 itself has no config: the silo's default, 2 retries
+
+        Assert.Equal(1, (await Poll(unqualified)).Attempts); // MaximumRetryAttempts 0: exactly once
+        Assert.Equal(2, (await Poll(alias)).Attempts);
+        Assert.Equal(3, (await Poll(version)).Attempts);
+
+        // Deleting the config restores the default; out-of-range values are refused.
+        await grain.DeleteEventInvokeConfig(null);
+        foreach (var resolver in new[] { 0, 1 }.Select(i => fixture.ServicesOf(i).GetRequiredService<FunctionResolver>())) resolver.Invalidate(name);
+        Assert.Equal(3, (await Poll(await Accept(name, "1"))).Attempts);
+        await Assert.ThrowsAsync<FunctionValidationException>(() => grain.PutEventInvokeConfig(null, 3, null, false));
+        await Assert.ThrowsAsync<FunctionValidationException>(() => grain.PutEventInvokeConfig(null, null, 59, false));
+        await Assert.ThrowsAsync<FunctionValidationException>(() => grain.PutEventInvokeConfig(null, null, 21_601, false));
+        await Assert.ThrowsAsync<FunctionNotFoundException>(() => grain.PutEventInvokeConfig("nope", 1, null, false));
+        await Assert.ThrowsAsync<FunctionNotFoundException>(() => grain.PutEventInvokeConfig(null, 1, null, merge: true)); // nothing to update
+
+        // The alias's config goes with the alias.
+        await grain.DeleteAlias("live");
+        Assert.Null((await grain.Get())!.EventInvokeConfigOf("live"));
+
+        async Task<string> Accept(string function, string payload)
+        {
+            var id = "req-" + Guid.NewGuid().ToString("n");
+            await fixture.Client.GetGrain<IInvocationRecordGrain>(id).Accept(function, payload);
+            return id;
+        }
 
         async Task<InvocationRecord> Poll(string id)
         {

@@ -109,7 +109,11 @@ public sealed class GatewayHost : IAsyncDisposable
 
     public ISensorGrain Sensor(string id) => _app.Services.GetRequiredService<IGrainFactory>().GetGrain<ISensorGrain>(id);
 
-    public static async Task<GatewayHost> StartAsync(IDictionary<string, string?>? settings = null)
+    /// <summary>
+    /// Starts the host; with <paramref name="functions"/>, also the function runtimes and the Functions API (code and scratch
+    /// folders in a temporary directory, asynchronous retries 50 ms apart).
+    /// </summary>
+    public static async Task<GatewayHost> StartAsync(IDictionary<string, string?>? settings = null, bool functions = false)
     {
         var mqttPort = FreePort();
         var config = new Dictionary<string, string?>
@@ -117,6 +121,14 @@ public sealed class GatewayHost : IAsyncDisposable
             ["Mqtt:Port"] = mqttPort.ToString(),
             ["Mqtt:RejectFlushInterval"] = "00:00:00.100",
         };
+        if (functions)
+        {
+            var root = Path.Combine(Path.GetTempPath(), "fleet-gw-functions-" + Guid.NewGuid().ToString("N"));
+            config["Functions:CodeCachePath"] = Path.Combine(root, "code");
+            config["Functions:TempPath"] = Path.Combine(root, "tmp");
+            config["Functions:Async:RetryDelay"] = "00:00:00.050";
+        }
+
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>()) config[key] = value;
 
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = Environments.Production });
@@ -136,12 +148,14 @@ public sealed class GatewayHost : IAsyncDisposable
         builder.Services.AddSensorGrains(builder.Configuration);
         builder.Services.AddOutbound(builder.Configuration);
         builder.Services.AddMqttGateway(builder.Configuration);
+        if (functions) Fleet.Functions.Hosting.FunctionsHostingExtensions.AddFunctions(builder.Services, builder.Configuration);
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter()));
         builder.Services.AddFleetHttpErrors();
 
         var app = builder.Build();
         app.UseFleetHttpErrors();
         app.MapFleetApi();
+        if (functions) app.MapFunctionsApi();
         await app.StartAsync();
         return new GatewayHost(app, mqttPort);
     }
@@ -209,6 +223,16 @@ public sealed class GatewayHostFixture : IAsyncLifetime
     public GatewayHost Host { get; private set; } = null!;
 
     public async Task InitializeAsync() => Host = await GatewayHost.StartAsync();
+
+    public async Task DisposeAsync() => await Host.DisposeAsync();
+}
+
+/// <summary>One <see cref="GatewayHost"/> with the function runtimes and the Functions API, shared by a test class.</summary>
+public sealed class FunctionsGatewayHostFixture : IAsyncLifetime
+{
+    public GatewayHost Host { get; private set; } = null!;
+
+    public async Task InitializeAsync() => Host = await GatewayHost.StartAsync(functions: true);
 
     public async Task DisposeAsync() => await Host.DisposeAsync();
 }

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Fleet.Functions.Hosting;
 using Fleet.Grains.Functions;
 using Microsoft.AspNetCore.Builder;
@@ -53,6 +54,13 @@ public static class FunctionsApi
         functions.MapGet("/{name}/aliases", ListAliases);
         functions.MapDelete("/{name}/aliases/{alias}", DeleteAlias);
         functions.MapPost("/{name}/invocations", Invoke);
+        functions.MapPut("/{name}/concurrency", PutConcurrency);
+        functions.MapGet("/{name}/concurrency", GetConcurrency);
+        functions.MapDelete("/{name}/concurrency", DeleteConcurrency);
+        functions.MapPut("/{name}/event-invoke-config", PutEventInvokeConfig);
+        functions.MapPost("/{name}/event-invoke-config", UpdateEventInvokeConfig);
+        functions.MapGet("/{name}/event-invoke-config", GetEventInvokeConfig);
+        functions.MapDelete("/{name}/event-invoke-config", DeleteEventInvokeConfig);
         app.MapGet("/invocations/{requestId}", GetInvocation);
 
         var bindings = app.MapGroup("/bindings").AddEndpointFilter(MapErrors);
@@ -114,9 +122,24 @@ public static class FunctionsApi
         string ErrorType,
         string ErrorMessage,
         string RequestId,
-        [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Reason = null);
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Reason = null);
 
     public sealed record AcceptedView(string RequestId, string Status);
+
+    /// <summary>Lambda's <c>PutFunctionConcurrency</c> body and its answer (and <c>GetFunctionConcurrency</c>'s: <c>{}</c> when no limit is set).</summary>
+    public sealed record ConcurrencyBody(
+        [property: JsonPropertyName("ReservedConcurrentExecutions"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? ReservedConcurrentExecutions);
+
+    /// <summary>Lambda's <c>PutFunctionEventInvokeConfig</c> body (its field names); destinations are not supported yet.</summary>
+    public sealed record EventInvokeConfigBody(int? MaximumRetryAttempts, int? MaximumEventAgeInSeconds, JsonElement? DestinationConfig);
+
+    /// <summary>One qualifier's asynchronous invocation settings, in Lambda's field names; a setting not set is left out (the silo's default applies).</summary>
+    public sealed record EventInvokeConfigView(
+        [property: JsonPropertyName("FunctionName")] string FunctionName,
+        [property: JsonPropertyName("Qualifier")] string Qualifier,
+        [property: JsonPropertyName("MaximumRetryAttempts"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? MaximumRetryAttempts,
+        [property: JsonPropertyName("MaximumEventAgeInSeconds"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? MaximumEventAgeInSeconds,
+        [property: JsonPropertyName("LastModified")] DateTime LastModified);
 
     public sealed record LayerView(string Name, int Version, string CodeSha256, long CodeSize, string? Description, IReadOnlyList<string> CompatibleRuntimes, DateTime Created);
 
@@ -285,6 +308,66 @@ public static class FunctionsApi
         return Respond(result, request.HttpContext.Response, HeaderOf(request, LogTypeHeader) == "Tail");
     }
 
+    /// <summary>Lambda's <c>PutFunctionConcurrency</c>: the function's reserved concurrency, for all its versions and aliases.</summary>
+    private static async Task<Ok<ConcurrencyBody>> PutConcurrency(string name, ConcurrencyBody? body, IGrainFactory grains, FunctionResolver resolver)
+    {
+        if (body?.ReservedConcurrentExecutions is not { } reserved)
+            throw new FunctionValidationException("ReservedConcurrentExecutions is required: a number, 0 or more (0 throttles every invocation)");
+        var set = await grains.GetGrain<IFunctionGrain>(name).PutConcurrency(reserved);
+        resolver.Invalidate(name);
+        return TypedResults.Ok(new ConcurrencyBody(set));
+    }
+
+    private static async Task<Results<Ok<ConcurrencyBody>, NotFound<FleetApi.ErrorView>>> GetConcurrency(string name, IGrainFactory grains)
+        => await grains.GetGrain<IFunctionGrain>(name).Get() is { } d
+            ? TypedResults.Ok(new ConcurrencyBody(d.ReservedConcurrentExecutions))
+            : TypedResults.NotFound(new FleetApi.ErrorView("not_found", $"function '{name}' does not exist"));
+
+    private static async Task<NoContent> DeleteConcurrency(string name, IGrainFactory grains, FunctionResolver resolver)
+    {
+        await grains.GetGrain<IFunctionGrain>(name).PutConcurrency(null);
+        resolver.Invalidate(name);
+        return TypedResults.NoContent();
+    }
+
+    private static Task<Ok<EventInvokeConfigView>> PutEventInvokeConfig(string name, string? qualifier, EventInvokeConfigBody? body, IGrainFactory grains, FunctionResolver resolver)
+        => SetEventInvokeConfig(name, qualifier, body, merge: false, grains, resolver);
+
+    private static Task<Ok<EventInvokeConfigView>> UpdateEventInvokeConfig(string name, string? qualifier, EventInvokeConfigBody? body, IGrainFactory grains, FunctionResolver resolver)
+        => SetEventInvokeConfig(name, qualifier, body, merge: true, grains, resolver);
+
+    /// <summary>
+    /// Lambda's Put (replace: a setting left out is removed) and Update (merge) of one qualifier's asynchronous invocation
+    /// settings: <c>MaximumRetryAttempts</c> 0-2, <c>MaximumEventAgeInSeconds</c> 60-21,600.
+    /// </summary>
+    private static async Task<Ok<EventInvokeConfigView>> SetEventInvokeConfig(string name, string? qualifier, EventInvokeConfigBody? body, bool merge, IGrainFactory grains, FunctionResolver resolver)
+    {
+        if (body?.DestinationConfig is { ValueKind: not JsonValueKind.Null })
+            throw new FunctionValidationException("DestinationConfig is not supported: asynchronous outcomes are read with GET /invocations/{requestId}");
+        var config = await grains.GetGrain<IFunctionGrain>(name).PutEventInvokeConfig(qualifier, body?.MaximumRetryAttempts, body?.MaximumEventAgeInSeconds, merge);
+        resolver.Invalidate(name);
+        return TypedResults.Ok(EventInvokeConfigOf(name, qualifier, config));
+    }
+
+    private static async Task<Results<Ok<EventInvokeConfigView>, NotFound<FleetApi.ErrorView>>> GetEventInvokeConfig(string name, string? qualifier, IGrainFactory grains)
+    {
+        if (await grains.GetGrain<IFunctionGrain>(name).Get() is not { } d) return TypedResults.NotFound(new FleetApi.ErrorView("not_found", $"function '{name}' does not exist"));
+        if (!d.HasQualifier(qualifier)) return TypedResults.NotFound(new FleetApi.ErrorView("not_found", $"function '{name}' has no version or alias '{qualifier}'"));
+        return d.EventInvokeConfigOf(qualifier) is { } config
+            ? TypedResults.Ok(EventInvokeConfigOf(name, qualifier, config))
+            : TypedResults.NotFound(new FleetApi.ErrorView("not_found", $"function '{name}' ({FunctionDefinition.QualifierKey(qualifier)}) has no event invoke config"));
+    }
+
+    private static async Task<NoContent> DeleteEventInvokeConfig(string name, string? qualifier, IGrainFactory grains, FunctionResolver resolver)
+    {
+        await grains.GetGrain<IFunctionGrain>(name).DeleteEventInvokeConfig(qualifier);
+        resolver.Invalidate(name);
+        return TypedResults.NoContent();
+    }
+
+    private static EventInvokeConfigView EventInvokeConfigOf(string name, string? qualifier, EventInvokeConfig config)
+        => new(name, FunctionDefinition.QualifierKey(qualifier), config.MaximumRetryAttempts, config.MaximumEventAgeInSeconds, config.LastModifiedUtc);
+
     /// <summary>Writes one invocation's outcome the way Lambda's Invoke does.</summary>
     public static IResult Respond(InvocationResult result, HttpResponse response, bool tail)
     {
@@ -399,7 +482,7 @@ public static class FunctionsApi
     {
         var c = d.Configuration;
         return new FunctionView(
-            d.Name, c.Runtime, c.Handler, c.TimeoutSeconds, c.MemoryMb, c.Environment, c.Layers, c.Description, c.Isolation, c.ReservedConcurrency,
+            d.Name, c.Runtime, c.Handler, c.TimeoutSeconds, c.MemoryMb, c.Environment, c.Layers, c.Description, c.Isolation, d.ReservedConcurrentExecutions,
             d.Code.Sha256, d.Code.Size, d.RevisionId, d.LastModifiedUtc, Versions(d).ToArray(), d.Aliases,
             metrics.All.TryGetValue(d.Name, out var stats) ? stats.View() : null);
     }

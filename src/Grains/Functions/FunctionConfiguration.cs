@@ -54,7 +54,11 @@ public sealed record FunctionConfiguration
     /// <summary><see cref="FunctionIsolation.InProcess"/> (default) or <see cref="FunctionIsolation.Process"/>; .NET only.</summary>
     [Id(8)] public string Isolation { get; init; } = FunctionIsolation.InProcess;
 
-    /// <summary>The most invocations of this function that may run at once on a silo; more are throttled. Null: no limit.</summary>
+    /// <summary>
+    /// Accepted for compatibility only: reserved concurrency is a function-level setting
+    /// (<see cref="FunctionDefinition.ReservedConcurrentExecutions"/>, Lambda's <c>PutFunctionConcurrency</c>). A value given
+    /// here on a deploy sets the function's; stored configurations no longer carry it (older state is migrated on load).
+    /// </summary>
     [Id(9)] public int? ReservedConcurrency { get; init; }
 
     public TimeSpan Timeout => TimeSpan.FromSeconds(TimeoutSeconds);
@@ -62,7 +66,6 @@ public sealed record FunctionConfiguration
     public bool SameAs(FunctionConfiguration other)
         => Name == other.Name && Runtime == other.Runtime && Handler == other.Handler && TimeoutSeconds == other.TimeoutSeconds
            && MemoryMb == other.MemoryMb && Description == other.Description && Isolation == other.Isolation
-           && ReservedConcurrency == other.ReservedConcurrency
            && Layers.SequenceEqual(other.Layers)
            && Environment.Count == other.Environment.Count
            && Environment.All(kv => other.Environment.TryGetValue(kv.Key, out var v) && v == kv.Value);

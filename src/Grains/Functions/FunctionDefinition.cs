@@ -30,6 +30,37 @@ public sealed record AliasRequest(
     [property: Id(1)] string? Description = null,
     [property: Id(2)] IReadOnlyDictionary<string, double>? AdditionalVersionWeights = null);
 
+/// <summary>
+/// Lambda's asynchronous invocation settings (<c>PutFunctionEventInvokeConfig</c>) of one qualifier: a setting left
+/// out (null) is the silo's default from <see cref="AsyncInvocationOptions"/>.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record EventInvokeConfig
+{
+    public const int MaxRetryAttempts = 2;
+    public const int MinEventAgeSeconds = 60;
+    public const int MaxEventAgeSeconds = 21_600;
+
+    /// <summary>Retries after a function error, 0 to 2.</summary>
+    [Id(0)] public int? MaximumRetryAttempts { get; init; }
+
+    /// <summary>The oldest an event may be when it is (re)tried, 60 to 21,600 seconds.</summary>
+    [Id(1)] public int? MaximumEventAgeInSeconds { get; init; }
+
+    [Id(2)] public DateTime LastModifiedUtc { get; init; }
+
+    /// <summary>Lambda's ranges, one message per violated rule.</summary>
+    public static void Validate(int? maximumRetryAttempts, int? maximumEventAgeInSeconds)
+    {
+        var errors = new List<string>();
+        if (maximumRetryAttempts is < 0 or > MaxRetryAttempts)
+            errors.Add($"MaximumRetryAttempts must be between 0 and {MaxRetryAttempts}, not {maximumRetryAttempts}");
+        if (maximumEventAgeInSeconds is < MinEventAgeSeconds or > MaxEventAgeSeconds)
+            errors.Add($"MaximumEventAgeInSeconds must be between {MinEventAgeSeconds} and {MaxEventAgeSeconds:N0}, not {maximumEventAgeInSeconds}");
+        if (errors.Count > 0) throw new FunctionValidationException(errors);
+    }
+}
+
 /// <summary>A function with everything needed to resolve any qualifier: <c>$LATEST</c>, its versions and aliases.</summary>
 [GenerateSerializer, Immutable]
 public sealed record FunctionDefinition
@@ -50,7 +81,34 @@ public sealed record FunctionDefinition
 
     [Id(6)] public IReadOnlyList<FunctionAlias> Aliases { get; init; } = [];
 
+    /// <summary>
+    /// Asynchronous invocation settings by qualifier (<c>$LATEST</c> for the unqualified function, a version number
+    /// or an alias), as Lambda keeps one per function, version or alias. Null in state written before they existed.
+    /// </summary>
+    [Id(7)] public IReadOnlyDictionary<string, EventInvokeConfig>? EventInvokeConfigs { get; init; }
+
+    /// <summary>
+    /// Lambda's reserved concurrency (<c>PutFunctionConcurrency</c>): a setting of the function as a whole, not of a
+    /// version, so it applies to <c>$LATEST</c>, every version and every alias; null for no limit.
+    /// </summary>
+    [Id(8)] public int? ReservedConcurrentExecutions { get; init; }
+
     public string Name => Configuration.Name;
+
+    /// <summary>The key of a qualifier's event invoke config: <c>$LATEST</c> for none, a version without leading zeros, or the alias.</summary>
+    public static string QualifierKey(string? qualifier)
+        => string.IsNullOrEmpty(qualifier) ? Latest : NormalizeVersion(qualifier);
+
+    /// <summary>The asynchronous invocation settings of <paramref name="qualifier"/> (null: the unqualified function), if any.</summary>
+    public EventInvokeConfig? EventInvokeConfigOf(string? qualifier)
+        => EventInvokeConfigs is { } configs && configs.TryGetValue(QualifierKey(qualifier), out var config) ? config : null;
+
+    /// <summary>True when <paramref name="qualifier"/> names <c>$LATEST</c>, a published version or an alias of this function.</summary>
+    public bool HasQualifier(string? qualifier)
+    {
+        var key = QualifierKey(qualifier);
+        return key == Latest || (IsVersionNumber(key) ? ResolveVersion(key) is not null : Aliases.Any(a => a.Name == key));
+    }
 
     /// <summary>Splits <c>name</c>, <c>name:version</c> or <c>name:alias</c> into the function's name and its qualifier.</summary>
     public static (string Name, string? Qualifier) Split(string function)
@@ -71,7 +129,24 @@ public sealed record FunctionDefinition
     public ResolvedFunction ResolveLatest() => new()
     {
         Name = Name, Version = Latest, Configuration = Configuration, Code = Code, Layers = Layers, RevisionId = RevisionId,
+        ReservedConcurrency = ReservedConcurrentExecutions,
     };
+
+    /// <summary>
+    /// State written before reserved concurrency was a function-level setting kept it in each version's configuration
+    /// (<see cref="FunctionConfiguration.ReservedConcurrency"/>): the function takes <c>$LATEST</c>'s value, and the
+    /// configurations (<c>$LATEST</c>'s and the versions') no longer carry one. Unchanged when there is nothing to move.
+    /// </summary>
+    public FunctionDefinition Migrated()
+    {
+        if (Configuration.ReservedConcurrency is null && Versions.All(v => v.Configuration.ReservedConcurrency is null)) return this;
+        return this with
+        {
+            ReservedConcurrentExecutions = ReservedConcurrentExecutions ?? Configuration.ReservedConcurrency,
+            Configuration = Configuration with { ReservedConcurrency = null },
+            Versions = Versions.Select(v => v.Configuration.ReservedConcurrency is null ? v : v with { Configuration = v.Configuration with { ReservedConcurrency = null } }).ToArray(),
+        };
+    }
 
     public ResolvedFunction? ResolveVersion(string version)
     {
@@ -81,6 +156,7 @@ public sealed record FunctionDefinition
         return v is null ? null : new ResolvedFunction
         {
             Name = Name, Version = v.Version.ToString(System.Globalization.CultureInfo.InvariantCulture), Configuration = v.Configuration, Code = v.Code, Layers = v.Layers, RevisionId = v.RevisionId,
+            ReservedConcurrency = ReservedConcurrentExecutions,
         };
     }
 

@@ -18,18 +18,34 @@ public sealed class FunctionGrain(
 
     private FunctionDefinition Existing => state.State.Definition ?? throw new FunctionNotFoundException($"function '{Name}' does not exist");
 
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        // State of a release that kept reserved concurrency in each version's configuration: moved to the function, in
+        // memory (the next change writes it; until then every activation moves it the same way).
+        if (state.State.Definition is { } stored) state.State.Definition = stored.Migrated();
+        return Task.CompletedTask;
+    }
+
     public async Task<FunctionDefinition> Put(FunctionConfiguration configuration, CodeReference? code)
     {
         if (configuration.Name != Name)
             throw new FunctionValidationException($"the configuration names '{configuration.Name}', not '{Name}'");
         FunctionValidation.Validate(configuration);
+        // Compatibility: reserved concurrency given with the configuration sets the function-level value (not stored in
+        // the configuration, so it is no part of a published version); left out, the function keeps its value.
+        var reserved = configuration.ReservedConcurrency;
+        configuration = configuration with { ReservedConcurrency = null };
         var current = state.State.Definition;
         code ??= current?.Code ?? throw new FunctionValidationException($"function '{Name}' does not exist yet: the first deploy needs a package");
         var layers = await LayerResolution.ResolveAsync(GrainFactory, configuration.Layers);
         var now = time.GetUtcNow().UtcDateTime;
         var definition = current is null
-            ? new FunctionDefinition { Configuration = configuration, Code = code, Layers = layers, RevisionId = NewRevision(), LastModifiedUtc = now }
-            : current with { Configuration = configuration, Code = code, Layers = layers, RevisionId = NewRevision(), LastModifiedUtc = now };
+            ? new FunctionDefinition { Configuration = configuration, Code = code, Layers = layers, RevisionId = NewRevision(), LastModifiedUtc = now, ReservedConcurrentExecutions = reserved }
+            : current with
+            {
+                Configuration = configuration, Code = code, Layers = layers, RevisionId = NewRevision(), LastModifiedUtc = now,
+                ReservedConcurrentExecutions = reserved ?? current.ReservedConcurrentExecutions,
+            };
         state.State.Definition = definition;
         await state.WriteStateAsync();
         if (current is null) await GrainFactory.GetGrain<IFunctionCatalogGrain>(0).AddFunction(Name);
@@ -93,7 +109,8 @@ public sealed class FunctionGrain(
         var d = Existing;
         if (d.Aliases.All(a => a.Name != name))
             throw new FunctionNotFoundException($"function '{Name}' has no alias '{name}'");
-        state.State.Definition = d with { Aliases = d.Aliases.Where(a => a.Name != name).ToArray() };
+        // As in Lambda, the alias's asynchronous invocation settings go with it.
+        state.State.Definition = d with { Aliases = d.Aliases.Where(a => a.Name != name).ToArray(), EventInvokeConfigs = Without(d, name) };
         await state.WriteStateAsync();
     }
 
@@ -116,9 +133,56 @@ public sealed class FunctionGrain(
         var users = d.Aliases.Where(a => a.FunctionVersion == version || a.AdditionalVersionWeights?.ContainsKey(version) == true).Select(a => a.Name).ToArray();
         if (users.Length > 0)
             throw new FunctionConflictException($"version {version} is used by alias(es) {string.Join(", ", users)}");
-        state.State.Definition = d with { Versions = d.Versions.Where(v => v.Version.ToString() != version).ToArray() };
+        state.State.Definition = d with { Versions = d.Versions.Where(v => v.Version.ToString() != version).ToArray(), EventInvokeConfigs = Without(d, version) };
         await state.WriteStateAsync();
     }
+
+    public async Task<int?> PutConcurrency(int? reservedConcurrentExecutions)
+    {
+        var d = Existing;
+        if (reservedConcurrentExecutions is < 0)
+            throw new FunctionValidationException($"ReservedConcurrentExecutions must be 0 or more, not {reservedConcurrentExecutions}");
+        state.State.Definition = d with { ReservedConcurrentExecutions = reservedConcurrentExecutions };
+        await state.WriteStateAsync();
+        return reservedConcurrentExecutions;
+    }
+
+    public async Task<EventInvokeConfig> PutEventInvokeConfig(string? qualifier, int? maximumRetryAttempts, int? maximumEventAgeInSeconds, bool merge)
+    {
+        var d = Existing;
+        var key = FunctionDefinition.QualifierKey(qualifier);
+        if (!d.HasQualifier(key))
+            throw new FunctionNotFoundException($"function '{Name}' has no version or alias '{key}'");
+        EventInvokeConfig.Validate(maximumRetryAttempts, maximumEventAgeInSeconds);
+        var current = d.EventInvokeConfigOf(key);
+        if (merge && current is null)
+            throw new FunctionNotFoundException($"function '{Name}' ({key}) has no event invoke config to update; create it with PUT");
+        var config = new EventInvokeConfig
+        {
+            MaximumRetryAttempts = merge ? maximumRetryAttempts ?? current!.MaximumRetryAttempts : maximumRetryAttempts,
+            MaximumEventAgeInSeconds = merge ? maximumEventAgeInSeconds ?? current!.MaximumEventAgeInSeconds : maximumEventAgeInSeconds,
+            LastModifiedUtc = time.GetUtcNow().UtcDateTime,
+        };
+        var configs = new Dictionary<string, EventInvokeConfig>(d.EventInvokeConfigs ?? new Dictionary<string, EventInvokeConfig>()) { [key] = config };
+        state.State.Definition = d with { EventInvokeConfigs = configs };
+        await state.WriteStateAsync();
+        return config;
+    }
+
+    public async Task DeleteEventInvokeConfig(string? qualifier)
+    {
+        var d = Existing;
+        var key = FunctionDefinition.QualifierKey(qualifier);
+        if (d.EventInvokeConfigOf(key) is null)
+            throw new FunctionNotFoundException($"function '{Name}' ({key}) has no event invoke config");
+        state.State.Definition = d with { EventInvokeConfigs = Without(d, key) };
+        await state.WriteStateAsync();
+    }
+
+    private static IReadOnlyDictionary<string, EventInvokeConfig>? Without(FunctionDefinition d, string qualifier)
+        => d.EventInvokeConfigs is { } configs && configs.ContainsKey(qualifier)
+            ? configs.Where(kv => kv.Key != qualifier).ToDictionary(kv => kv.Key, kv => kv.Value)
+            : d.EventInvokeConfigs;
 
     private static string NewRevision() => Guid.NewGuid().ToString("n");
 }

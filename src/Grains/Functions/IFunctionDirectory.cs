@@ -4,4 +4,7 @@ namespace Fleet.Grains.Functions;
 public interface IFunctionDirectory
 {
     ValueTask<(ResolvedFunction? Function, string? Alias, string? Missing)> ResolveAsync(string function);
+
+    /// <summary>The function's definition (cached like <see cref="ResolveAsync"/>), or null when it does not exist.</summary>
+    ValueTask<FunctionDefinition?> GetAsync(string name);
 }

@@ -21,6 +21,22 @@ public interface IFunctionGrain : IGrainWithStringKey
 
     /// <summary>Deletes one version (not one an alias points to), or the whole function when <paramref name="version"/> is null.</summary>
     Task Delete(string? version);
+
+    /// <summary>
+    /// Lambda's <c>PutFunctionConcurrency</c> (a number, 0 or more) or <c>DeleteFunctionConcurrency</c> (null): the
+    /// function's reserved concurrency, for every version and alias; returns the value set.
+    /// </summary>
+    Task<int?> PutConcurrency(int? reservedConcurrentExecutions);
+
+    /// <summary>
+    /// Lambda's <c>PutFunctionEventInvokeConfig</c> (<paramref name="merge"/> false: replaces the qualifier's settings, a
+    /// setting left out is removed) or <c>UpdateFunctionEventInvokeConfig</c> (true: changes only the settings given; the
+    /// qualifier must have settings already). <paramref name="qualifier"/> null is the unqualified function (<c>$LATEST</c>).
+    /// </summary>
+    Task<EventInvokeConfig> PutEventInvokeConfig(string? qualifier, int? maximumRetryAttempts, int? maximumEventAgeInSeconds, bool merge);
+
+    /// <summary>Lambda's <c>DeleteFunctionEventInvokeConfig</c>: the qualifier's asynchronous invocations use the silo's defaults again.</summary>
+    Task DeleteEventInvokeConfig(string? qualifier);
 }
 
 /// <summary>One layer (keyed by name) and its immutable versions.</summary>

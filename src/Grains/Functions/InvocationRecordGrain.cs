@@ -56,13 +56,15 @@ public sealed class InvocationRecordState
 
 /// <summary>
 /// Accepts an event durably (the caller's 202 means it is stored), runs it in the silo's pool, and on a
-/// function error retries it <see cref="AsyncInvocationOptions.MaxRetries"/> times, waiting
+/// function error retries it the function's <c>MaximumRetryAttempts</c> (its event invoke config, by default
+/// <see cref="AsyncInvocationOptions.MaxRetries"/>) times, waiting
 /// <see cref="AsyncInvocationOptions.RetryDelay"/> and then twice that, as Lambda does. Not-found and
 /// invalid requests are not retried.
 /// </summary>
 public sealed class InvocationRecordGrain(
     [PersistentState("invocation", StorageNames.Default)] IPersistentState<InvocationRecordState> state,
     IFunctionInvoker invoker,
+    IFunctionDirectory directory,
     IOptions<AsyncInvocationOptions> options,
     TimeProvider time,
     ILogger<InvocationRecordGrain> logger) : Grain, IInvocationRecordGrain, IRemindable
@@ -212,11 +214,14 @@ public sealed class InvocationRecordGrain(
 
             var kind = result.Error?.Kind;
             var age = time.GetUtcNow().UtcDateTime - record.AcceptedUtc;
+            var (maxRetries, maxEventAge) = kind is null or InvocationErrorKind.NotFound or InvocationErrorKind.InvalidRequest
+                ? (0, TimeSpan.Zero) // not retried: no need to look the settings up
+                : await SettingsAsync(record.Function);
             TimeSpan? wait = kind switch
             {
                 null or InvocationErrorKind.NotFound or InvocationErrorKind.InvalidRequest => null,
-                InvocationErrorKind.Throttled => age + backoff < o.MaxEventAge ? backoff : null,
-                _ => ++functionErrors <= o.MaxRetries && age + o.RetryDelay * functionErrors < o.MaxEventAge ? o.RetryDelay * functionErrors : null,
+                InvocationErrorKind.Throttled => age + backoff < maxEventAge ? backoff : null,
+                _ => ++functionErrors <= maxRetries && age + o.RetryDelay * functionErrors < maxEventAge ? o.RetryDelay * functionErrors : null,
             };
             if (wait is null)
             {
@@ -238,5 +243,29 @@ public sealed class InvocationRecordGrain(
             await state.WriteStateAsync(); // the attempt and error counts and the retry's due time survive a crash
             await Task.Delay(wait.Value, time);
         }
+    }
+
+    /// <summary>
+    /// The retry limit and the maximum event age for <paramref name="function"/> as invoked (<c>name</c>, <c>name:version</c>
+    /// or <c>name:alias</c>): that qualifier's event invoke config (Lambda's <c>PutFunctionEventInvokeConfig</c>), each
+    /// setting it leaves out being the silo's default. Read at every retry decision, so a change applies to events in flight.
+    /// </summary>
+    private async Task<(int MaxRetries, TimeSpan MaxEventAge)> SettingsAsync(string function)
+    {
+        var o = options.Value;
+        var (name, qualifier) = FunctionDefinition.Split(function);
+        EventInvokeConfig? config = null;
+        try
+        {
+            config = FunctionValidation.IsValidName(name) && await directory.GetAsync(name) is { } definition ? definition.EventInvokeConfigOf(qualifier) : null;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            logger.LogWarning(ex, "Reading the event invoke config of {Function} failed; the defaults apply to {RequestId}", function, this.GetPrimaryKeyString());
+        }
+
+        return (
+            config?.MaximumRetryAttempts ?? o.MaxRetries,
+            config?.MaximumEventAgeInSeconds is { } seconds ? TimeSpan.FromSeconds(seconds) : o.MaxEventAge);
     }
 }

@@ -30,5 +30,11 @@ public sealed record ResolvedFunction
     /// <summary>Changes whenever <c>$LATEST</c>'s code or configuration changes; fixed for a published version.</summary>
     [Id(5)] public required string RevisionId { get; init; }
 
+    /// <summary>
+    /// The function's reserved concurrency (a function-level setting, the same for every version and alias, as in
+    /// Lambda): null for no limit, 0 to throttle every invocation.
+    /// </summary>
+    [Id(6)] public int? ReservedConcurrency { get; init; }
+
     public string Key => $"{Name}:{Version}:{RevisionId}";
 }

@@ -42,7 +42,8 @@ public sealed record SensorFunctionsView(
 /// those of functions no binding names any more at once. A bound function runs in the sensor's turn, so its
 /// timeout is capped at <see cref="SensorPipelineOptions.FunctionTimeout"/> (the sensor's reads interleave meanwhile).
 /// </summary>
-internal sealed class SensorFunctions(string sensorId, IFunctionDirectory directory, IExecutionEnvironmentFactory factory, TimeProvider time, TimeSpan timeoutCap) : IAsyncDisposable
+internal sealed class SensorFunctions(
+    string sensorId, IFunctionDirectory directory, IExecutionEnvironmentFactory factory, TimeProvider time, TimeSpan timeoutCap, FunctionConcurrency? concurrency = null) : IAsyncDisposable
 {
     private static readonly TimeSpan StaleAfter = TimeSpan.FromMinutes(1);
 
@@ -91,13 +92,21 @@ internal sealed class SensorFunctions(string sensorId, IFunctionDirectory direct
                 return;
             }
 
-            if (resolved.Configuration.ReservedConcurrency == 0)
+            // Reserved concurrency is the function's across the cluster, bound invocations included (0 turns it off, as
+            // Lambda throttles every invocation of such a function). Only a function with a limit pays for it.
+            var admission = default(ConcurrencyAdmission);
+            if (resolved.ReservedConcurrency is not null)
             {
-                // Lambda's way to turn a function off: it throttles every invocation, bound ones included. (A limit above
-                // 0 is counted per silo by the pool; each sensor's bound environment runs one invocation at a time.)
-                stats.Fail(new InvocationError(InvocationErrorKind.Throttled, "ReservedFunctionConcurrentInvocationLimitExceeded",
-                    $"function '{resolved.Name}' has 0 reserved concurrency: every invocation is throttled"));
-                return;
+                admission = concurrency is not null
+                    ? await concurrency.TryAcquireAsync(resolved, TimeSpan.FromMilliseconds(Math.Min(timeoutMs, resolved.Configuration.Timeout.TotalMilliseconds)))
+                    : resolved.ReservedConcurrency == 0
+                        ? new ConcurrencyAdmission(new InvocationError(InvocationErrorKind.Throttled, FunctionConcurrency.ThrottleReason, $"function '{resolved.Name}' has 0 reserved concurrency: every invocation is throttled"), null)
+                        : default;
+                if (admission.Refusal is { } refusal)
+                {
+                    stats.Fail(refusal);
+                    return;
+                }
             }
 
             if (!_environments.TryGetValue(resolved.Key, out var hosted))
@@ -106,7 +115,16 @@ internal sealed class SensorFunctions(string sensorId, IFunctionDirectory direct
                 _environments[resolved.Key] = hosted;
             }
 
-            var result = await hosted.Environment.InvokeAsync(new InvocationRequest(Guid.NewGuid().ToString(), payload, alias, TimeoutMs: timeoutMs));
+            InvocationResult result;
+            try
+            {
+                result = await hosted.Environment.InvokeAsync(new InvocationRequest(Guid.NewGuid().ToString(), payload, alias, TimeoutMs: timeoutMs));
+            }
+            finally
+            {
+                if (admission.Lease is not null) await concurrency!.ReleaseAsync(resolved, admission);
+            }
+
             hosted.Record(result, time.GetUtcNow().UtcDateTime);
             if (hosted.Environment.IsBroken)
             {

@@ -127,7 +127,7 @@ public sealed class SensorGrain : Grain, ISensorGrain, IStreamSubscriptionObserv
                 var directory = _services.Functions;
                 var factory = _services.Environments;
                 if (directory is null || factory is null) return null;
-                _functions = new SensorFunctions(SensorId, directory, factory, _services.Time, _services.Options.FunctionTimeout);
+                _functions = new SensorFunctions(SensorId, directory, factory, _services.Time, _services.Options.FunctionTimeout, _services.Concurrency);
             }
 
             _functions?.Bind(matching).Ignore();

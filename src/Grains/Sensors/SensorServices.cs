@@ -30,6 +30,7 @@ public sealed class SensorServices(
     public BindingCache? Bindings { get; } = services.GetService<BindingCache>();
     public IFunctionDirectory? Functions => services.GetService<IFunctionDirectory>();
     public IExecutionEnvironmentFactory? Environments => services.GetService<IExecutionEnvironmentFactory>();
+    public FunctionConcurrency? Concurrency => services.GetService<FunctionConcurrency>();
 
     private readonly ILogger _log = services.GetService<ILoggerFactory>()?.CreateLogger("Fleet.Grains.Sensors.SensorGrain") ?? NullLogger.Instance;
 
