@@ -110,7 +110,7 @@ public sealed class ExecutionEnvironment : IExecutionEnvironment
         catch (FunctionErrorException ex)
         {
             IsBroken = ex.ErrorType == "Runtime.ExitError"; // the worker process is gone: the next invocation needs a fresh one
-            result = Fail(request, InvocationErrorKind.Unhandled, ex.ErrorType, ex.Message);
+            result = Fail(request, InvocationErrorKind.Unhandled, ex.ErrorType, ex.Message, StackLines(ex.InnerException));
         }
         catch (OutOfMemoryException ex)
         {
@@ -119,7 +119,7 @@ public sealed class ExecutionEnvironment : IExecutionEnvironment
         }
         catch (Exception ex)
         {
-            result = Fail(request, InvocationErrorKind.Unhandled, ex.GetType().FullName ?? ex.GetType().Name, ex.Message);
+            result = Fail(request, InvocationErrorKind.Unhandled, ex.GetType().FullName ?? ex.GetType().Name, ex.Message, StackLines(ex));
         }
 
         if (IsBroken && !run.IsCompleted)
@@ -190,8 +190,28 @@ public sealed class ExecutionEnvironment : IExecutionEnvironment
     private InvocationResult Succeed(InvocationRequest request, string payload)
         => new() { RequestId = request.RequestId, FunctionName = Function.Name, ExecutedVersion = Function.Version, PayloadJson = payload };
 
-    private InvocationResult Fail(InvocationRequest request, InvocationErrorKind kind, string type, string message)
-        => InvocationResult.Failed(request.RequestId, kind, type, message, Function.Name, Function.Version);
+    private InvocationResult Fail(InvocationRequest request, InvocationErrorKind kind, string type, string message, string[]? stackTrace = null)
+    {
+        var failed = InvocationResult.Failed(request.RequestId, kind, type, message, Function.Name, Function.Version);
+        return stackTrace is null ? failed : failed with { Error = failed.Error! with { StackTrace = stackTrace } };
+    }
+
+    /// <summary>
+    /// The handler's stack, one frame a line, as Lambda's error document carries it (<c>stackTrace</c>): the .NET frames
+    /// of an in-process handler, the worker's for an isolated one, the script's for JavaScript; at most 50 lines.
+    /// </summary>
+    internal static string[]? StackLines(Exception? error)
+    {
+        var text = error switch
+        {
+            null => null,
+            Jint.Runtime.JavaScriptException js => js.JavaScriptStackTrace,
+            _ => error.StackTrace,
+        };
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        var lines = text.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        return lines.Length == 0 ? null : lines[..Math.Min(lines.Length, 50)];
+    }
 
     public async ValueTask DisposeAsync()
     {

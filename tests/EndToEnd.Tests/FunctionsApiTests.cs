@@ -64,6 +64,7 @@ public sealed class FunctionsApiTests
         Assert.Equal("Unhandled", (string)threwBody!["errorKind"]!);
         Assert.Equal("System.InvalidOperationException", (string)threwBody["errorType"]!);
         Assert.Equal("sensor offline", (string)threwBody["errorMessage"]!);
+        Assert.Contains(threwBody["stackTrace"]!.AsArray(), frame => ((string)frame!).Contains(".Handle(", StringComparison.Ordinal)); // as Lambda's error document
         Assert.Equal("Unhandled", Header(threw, "X-Amz-Function-Error")); // Lambda's own header names too
 
         // A client written against Lambda's Invoke: X-Amz-Invocation-Type and X-Amz-Log-Type, read back in X-Amz-* headers.

@@ -144,6 +144,7 @@ public sealed class DotNetRuntimeTests
         Assert.Equal(InvocationErrorKind.Unhandled, failed.Error?.Kind);
         Assert.Equal("System.ArgumentOutOfRangeException", failed.Error!.Type);
         Assert.Contains("must be positive", failed.Error.Message);
+        Assert.Contains(failed.Error.StackTrace!, line => line.StartsWith("at Thrower.H.Handle", StringComparison.Ordinal)); // Lambda's stackTrace, a frame a line
         Assert.False(environment.IsBroken);
         Assert.Equal("5", ok.PayloadJson);
         Assert.Null(ok.InitDurationMs);

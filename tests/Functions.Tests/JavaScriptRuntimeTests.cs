@@ -239,6 +239,11 @@ public sealed class JavaScriptRuntimeTests
             """);
         var error = await Assert.ThrowsAsync<FunctionErrorException>(() => instance.InvokeAsync("""{"kind":"error"}""", new TestFunctionContext()));
         Assert.Equal(("Error", "boom"), (error.ErrorType, error.Message));
+        // Lambda's error document carries the script's stack (stackTrace), not the interpreter's .NET frames.
+        var stack = Fleet.Functions.Hosting.ExecutionEnvironment.StackLines(error.InnerException);
+        Assert.NotNull(stack);
+        Assert.Contains(stack, line => line.Contains("index.js:2:", StringComparison.Ordinal)); // the line that threw
+        Assert.DoesNotContain(stack, line => line.Contains("Jint.", StringComparison.Ordinal));
 
         var type = await Assert.ThrowsAsync<FunctionErrorException>(() => instance.InvokeAsync("""{"kind":"type"}""", new TestFunctionContext()));
         Assert.Equal("TypeError", type.ErrorType);

@@ -122,7 +122,8 @@ public static class FunctionsApi
         string ErrorType,
         string ErrorMessage,
         string RequestId,
-        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Reason = null);
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Reason = null,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string[]? StackTrace = null);
 
     public sealed record AcceptedView(string RequestId, string Status);
 
@@ -376,7 +377,7 @@ public static class FunctionsApi
         if (result.ExecutedVersion is { } version) SetHeader(response, ExecutedVersionHeader, version);
         if (tail && result.LogTail is { } log) SetHeader(response, LogResultHeader, Convert.ToBase64String(Encoding.UTF8.GetBytes(log)));
         if (result.Error is not { } error) return TypedResults.Text(result.PayloadJson ?? "null", "application/json", Encoding.UTF8, StatusCodes.Status200OK);
-        var view = new InvocationErrorView(error.Kind.ToString(), error.Type, error.Message, result.RequestId);
+        var view = new InvocationErrorView(error.Kind.ToString(), error.Type, error.Message, result.RequestId, StackTrace: error.StackTrace);
         switch (error.Kind)
         {
             case InvocationErrorKind.NotFound:

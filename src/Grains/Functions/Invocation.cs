@@ -29,7 +29,8 @@ public enum InvocationErrorKind
 public sealed record InvocationError(
     [property: Id(0)] InvocationErrorKind Kind,
     [property: Id(1)] string Type,
-    [property: Id(2)] string Message);
+    [property: Id(2)] string Message,
+    [property: Id(3)] string[]? StackTrace = null);
 
 /// <summary>One invocation's input.</summary>
 [GenerateSerializer, Immutable]
