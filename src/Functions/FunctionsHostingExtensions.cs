@@ -6,6 +6,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Fleet.Functions.Hosting;
@@ -34,7 +35,10 @@ public static class FunctionsHostingExtensions
         services.AddSingleton<CodeCache>();
         services.AddSingleton<FunctionMetrics>();
         services.AddSingleton<FunctionResolver>();
-        services.AddSingleton<FunctionConcurrency>();
+        services.AddSingleton(sp => new FunctionConcurrency(
+            sp.GetRequiredService<IGrainFactory>(),
+            sp.GetRequiredService<ILogger<FunctionConcurrency>>(),
+            sp.GetRequiredService<IOptions<FunctionsOptions>>().Value.InitTimeout)); // a lease covers a cold start too
         services.AddSingleton<FunctionPool>();
         services.AddHostedService(sp => sp.GetRequiredService<FunctionPool>());
         services.AddSingleton<IFunctionInvoker>(sp => sp.GetRequiredService<FunctionPool>());

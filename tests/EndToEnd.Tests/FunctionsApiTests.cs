@@ -285,7 +285,7 @@ public sealed class FunctionsApiTests
     {
         await using var silo = new SiloProcess();
         await silo.StartAsync();
-        (await silo.PutJsonAsync("/functions/one-at-a-time", Function("OneAtATime", "Handle", "public string Handle(System.Text.Json.JsonElement e) { System.Threading.Thread.Sleep(3000); return \"ran\"; }", timeout: 10))).EnsureSuccessStatusCode();
+        (await silo.PutJsonAsync("/functions/one-at-a-time", Function("OneAtATime", "Handle", "public string Handle(System.Text.Json.JsonElement e) { System.Threading.Thread.Sleep(8000); return \"ran\"; }", timeout: 15))).EnsureSuccessStatusCode();
         (await silo.PutJsonAsync("/functions/one-at-a-time/concurrency", new { ReservedConcurrentExecutions = 1 })).EnsureSuccessStatusCode();
         (await silo.PutJsonAsync("/bindings/one-at-a-time", new { topicFilter = "sensors/+/telemetry", functions = new[] { "one-at-a-time" } })).EnsureSuccessStatusCode();
         await Task.Delay(1500); // the silo's binding table refreshes at most once a second
@@ -293,7 +293,7 @@ public sealed class FunctionsApiTests
         var sensors = new[] { "limit-1", "limit-2", "limit-3" };
         var posts = await Task.WhenAll(sensors.Select(s => silo.Http.PostAsync($"/sensors/{s}/readings", new StringContent(Devices.Reading(1, 20)))));
         Assert.All(posts, p => Assert.Equal(HttpStatusCode.Accepted, p.StatusCode));
-        await Task.Delay(1000);
+        await Task.Delay(2000); // a bound invocation has taken the permit (it then runs for 8 s)
         var (direct, directBody) = await Invoke(silo, "one-at-a-time", "{}"); // while the bound one runs
         Assert.Equal(HttpStatusCode.TooManyRequests, direct.StatusCode);
         Assert.Equal("ReservedFunctionConcurrentInvocationLimitExceeded", (string)directBody!["reason"]!);

@@ -142,7 +142,7 @@ public sealed class FunctionSettingsApiTests(FunctionsGatewayHostFixture fixture
         Assert.Equal(5, (int)(await Read(await Host.Http.GetAsync(path))).Body!["ReservedConcurrentExecutions"]!);
         Assert.Equal(5, (int)(await Host.GetJsonAsync($"/functions/{name}"))["reservedConcurrency"]!);
 
-        // A function-level setting: publishing does not copy it, and redeploying the configuration does not clear it.
+        // A function-level setting: publishing a version leaves it in place.
         using (var published = await Host.Http.PostAsync($"/functions/{name}/versions", Json("{}"))) published.EnsureSuccessStatusCode();
         Assert.Equal(5, (int)(await Read(await Host.Http.GetAsync(path))).Body!["ReservedConcurrentExecutions"]!);
 

@@ -29,14 +29,26 @@ public sealed class FunctionConcurrencyGrain(TimeProvider time) : Grain, IFuncti
         Expire(now);
         if (_leases.Count >= limit && !_leases.ContainsKey(lease)) return Task.FromResult(false);
         _leases[lease] = now + duration;
-        DelayDeactivation(duration); // the count must outlive the invocations it counts
+        KeepAlive(now); // the count must outlive the invocations it counts
         return Task.FromResult(true);
     }
 
     public Task Release(string lease)
     {
         _leases.Remove(lease);
+        KeepAlive(time.GetUtcNow().UtcDateTime);
         return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Active until the latest lease ends: DelayDeactivation sets the keep-alive (it does not extend it), so a short lease
+    /// taken after a long one must not cut the long one's keep-alive short.
+    /// </summary>
+    private void KeepAlive(DateTime now)
+    {
+        if (_leases.Count == 0) return;
+        var latest = _leases.Values.Max();
+        if (latest > now) DelayDeactivation(latest - now);
     }
 
     public Task<int> InUse()
@@ -71,12 +83,17 @@ public readonly record struct ConcurrencyAdmission(InvocationError? Refusal, str
 /// call); 0 throttles without a call; a limit above 0 takes a permit from the function's
 /// <see cref="IFunctionConcurrencyGrain"/> before the invocation and gives it back after.
 /// </summary>
-public sealed class FunctionConcurrency(IGrainFactory grains, ILogger<FunctionConcurrency> logger)
+public sealed class FunctionConcurrency(IGrainFactory grains, ILogger<FunctionConcurrency> logger, TimeSpan? initTimeout = null)
 {
     public const string ThrottleReason = "ReservedFunctionConcurrentInvocationLimitExceeded";
 
-    /// <summary>Added to an invocation's timeout for its lease: a permit outlives the invocation only if the silo died.</summary>
+    /// <summary>
+    /// Added to an invocation's timeout (and to the cold start's limit) for its lease: a permit outlives the invocation
+    /// only if the silo died.
+    /// </summary>
     public static readonly TimeSpan LeaseGrace = TimeSpan.FromSeconds(30);
+
+    private readonly TimeSpan _initTimeout = initTimeout ?? TimeSpan.Zero;
 
     private static readonly ConcurrencyAdmission Unlimited = new(null, null);
 
@@ -88,7 +105,7 @@ public sealed class FunctionConcurrency(IGrainFactory grains, ILogger<FunctionCo
         var lease = Guid.NewGuid().ToString("n");
         try
         {
-            return await grains.GetGrain<IFunctionConcurrencyGrain>(function.Name).TryAcquire(lease, limit, timeout + LeaseGrace)
+            return await grains.GetGrain<IFunctionConcurrencyGrain>(function.Name).TryAcquire(lease, limit, _initTimeout + timeout + LeaseGrace)
                 ? new(null, lease)
                 : new(Throttled($"function '{function.Name}' has {limit} reserved concurrency, all in use"), null);
         }

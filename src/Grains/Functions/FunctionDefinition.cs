@@ -134,15 +134,17 @@ public sealed record FunctionDefinition
 
     /// <summary>
     /// State written before reserved concurrency was a function-level setting kept it in each version's configuration
-    /// (<see cref="FunctionConfiguration.ReservedConcurrency"/>): the function takes <c>$LATEST</c>'s value, and the
-    /// configurations (<c>$LATEST</c>'s and the versions') no longer carry one. Unchanged when there is nothing to move.
+    /// (<see cref="FunctionConfiguration.ReservedConcurrency"/>): the function takes the strictest of those values (so a
+    /// version that was turned off with 0 is not silently turned on), and the configurations (<c>$LATEST</c>'s and the
+    /// versions') no longer carry one. Unchanged when there is nothing to move.
     /// </summary>
     public FunctionDefinition Migrated()
     {
         if (Configuration.ReservedConcurrency is null && Versions.All(v => v.Configuration.ReservedConcurrency is null)) return this;
+        var strictest = Versions.Select(v => v.Configuration.ReservedConcurrency).Append(Configuration.ReservedConcurrency).Where(r => r is not null).Min();
         return this with
         {
-            ReservedConcurrentExecutions = ReservedConcurrentExecutions ?? Configuration.ReservedConcurrency,
+            ReservedConcurrentExecutions = ReservedConcurrentExecutions ?? strictest,
             Configuration = Configuration with { ReservedConcurrency = null },
             Versions = Versions.Select(v => v.Configuration.ReservedConcurrency is null ? v : v with { Configuration = v.Configuration with { ReservedConcurrency = null } }).ToArray(),
         };

@@ -23,6 +23,9 @@ public enum InvocationErrorKind
 
     /// <summary>The request itself is invalid (for example its payload is not JSON).</summary>
     InvalidRequest,
+
+    /// <summary>An asynchronous event older than its maximum event age before it could run: discarded, as Lambda does.</summary>
+    EventAgeExceeded,
 }
 
 [GenerateSerializer, Immutable]

@@ -199,27 +199,39 @@ public sealed class InvocationRecordGrain(
         if (record.NextAttemptUtc is { } due && due > time.GetUtcNow().UtcDateTime) await Task.Delay(due - time.GetUtcNow().UtcDateTime, time);
         while (true)
         {
-            record = record with { Status = InvocationStatus.Running, Attempts = record.Attempts + 1, NextAttemptUtc = null };
+            // Lambda discards an event that is already older than its maximum age (here: resumed after a long silo outage,
+            // or after waiting out throttles) instead of running it late; it is not an attempt.
+            var (_, ageLimit) = await SettingsAsync(record.Function);
+            var tooOld = time.GetUtcNow().UtcDateTime - record.AcceptedUtc >= ageLimit;
+            record = record with { Status = InvocationStatus.Running, Attempts = record.Attempts + (tooOld ? 0 : 1), NextAttemptUtc = null };
             state.State.Record = record;
             DelayDeactivation(TimeSpan.FromSeconds(FunctionValidation.MaxTimeoutSeconds) + o.RetryDelay * 3 + TimeSpan.FromMinutes(10));
             InvocationResult result;
-            try
+            if (tooOld)
             {
-                result = await invoker.InvokeAsync(record.Function, new InvocationRequest(record.RequestId, payload, null), CancellationToken.None);
+                result = InvocationResult.Failed(record.RequestId, InvocationErrorKind.EventAgeExceeded, "EventAgeExceeded",
+                    $"the event is older than its maximum event age ({ageLimit.TotalSeconds:0} s) and was not run", record.Function);
             }
-            catch (Exception ex)
+            else
             {
-                result = InvocationResult.Failed(record.RequestId, InvocationErrorKind.Throttled, "Runtime.SystemError", ex.Message, record.Function);
+                try
+                {
+                    result = await invoker.InvokeAsync(record.Function, new InvocationRequest(record.RequestId, payload, null), CancellationToken.None);
+                }
+                catch (Exception ex)
+                {
+                    result = InvocationResult.Failed(record.RequestId, InvocationErrorKind.Throttled, "Runtime.SystemError", ex.Message, record.Function);
+                }
             }
 
             var kind = result.Error?.Kind;
             var age = time.GetUtcNow().UtcDateTime - record.AcceptedUtc;
-            var (maxRetries, maxEventAge) = kind is null or InvocationErrorKind.NotFound or InvocationErrorKind.InvalidRequest
+            var (maxRetries, maxEventAge) = kind is null or InvocationErrorKind.NotFound or InvocationErrorKind.InvalidRequest or InvocationErrorKind.EventAgeExceeded
                 ? (0, TimeSpan.Zero) // not retried: no need to look the settings up
                 : await SettingsAsync(record.Function);
             TimeSpan? wait = kind switch
             {
-                null or InvocationErrorKind.NotFound or InvocationErrorKind.InvalidRequest => null,
+                null or InvocationErrorKind.NotFound or InvocationErrorKind.InvalidRequest or InvocationErrorKind.EventAgeExceeded => null,
                 InvocationErrorKind.Throttled => age + backoff < maxEventAge ? backoff : null,
                 _ => ++functionErrors <= maxRetries && age + o.RetryDelay * functionErrors < maxEventAge ? o.RetryDelay * functionErrors : null,
             };

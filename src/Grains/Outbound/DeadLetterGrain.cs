@@ -135,7 +135,8 @@ public sealed class DeadLetterGrain(
             }
         }
 
-        if (leased.Count > 0) DelayDeactivation(leaseFor);
+        // Active until the latest lease ends (DelayDeactivation sets the keep-alive, it does not extend it).
+        if (leased.Count > 0) DelayDeactivation(_leases.Values.Max(l => l.Until) - now);
         return leased.ToArray();
     }
 

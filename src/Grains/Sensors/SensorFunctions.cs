@@ -109,15 +109,17 @@ internal sealed class SensorFunctions(
                 }
             }
 
-            if (!_environments.TryGetValue(resolved.Key, out var hosted))
-            {
-                hosted = new Hosted(factory.Create(resolved, sensorId), time.GetUtcNow().UtcDateTime);
-                _environments[resolved.Key] = hosted;
-            }
-
             InvocationResult result;
+            Hosted? hosted;
             try
             {
+                // Inside the permit's try: an environment that cannot be created must give the permit back too.
+                if (!_environments.TryGetValue(resolved.Key, out hosted))
+                {
+                    hosted = new Hosted(factory.Create(resolved, sensorId), time.GetUtcNow().UtcDateTime);
+                    _environments[resolved.Key] = hosted;
+                }
+
                 result = await hosted.Environment.InvokeAsync(new InvocationRequest(Guid.NewGuid().ToString(), payload, alias, TimeoutMs: timeoutMs));
             }
             finally
