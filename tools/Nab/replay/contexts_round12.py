@@ -30,14 +30,7 @@ def replay_ctx(series, keyf, mix=1.0, use_max=False, tail_p=0.99, eta=0.05, ref=
             lq90[k] += eta_ctx * (0.9 if z > math.exp(lq90[k]) else -0.1)
             gq += eta * (tail_p if z > math.exp(gq) else -(1 - tail_p))
             gq90 += eta * (0.9 if z > math.exp(gq90) else -0.1)
-            if zc >= recur_level and row['count'] > warmup:
-                minute = int(row['minute'])
-                repeats = any(minute - m >= DAY // 2 and ((minute - m) % DAY <= recur_tol or (minute - m) % DAY >= DAY - recur_tol) for m in memory)
-                memory = (memory + [minute])[-8:]
-                if repeats: zc = 0.0
-            score = zc / (zc + z_scale)
-            if row['novel']: score = max(score, spatial)
-            scores[i] = score
+            scores[i], memory = finish(row, zc, memory, recur_level, recur_tol, z_scale, spatial, warmup)
         out[s.key] = scores
     return out
 

@@ -98,6 +98,19 @@ def fmt(result):
     return '  '.join(f"{part} {' / '.join('%.1f' % s for s, _ in best)} (t {best[0][1]:.3f})" for part, best in result.items())
 
 
+def finish(row, zc, memory, recur_level=8.0, recur_tol=60, z_scale=4.0, spatial=0.9, warmup=150):
+    """fusion's last steps from a calibrated z: recurrence damping (a large z at the time of day of one of the last 8
+    large ones is zeroed), the squash, the spatial novelty. Returns the score and the recurrence memory."""
+    if zc >= recur_level and row['count'] > warmup:
+        minute = int(row['minute'])
+        repeats = any(minute - m >= DAY // 2 and ((minute - m) % DAY <= recur_tol or (minute - m) % DAY >= DAY - recur_tol) for m in memory)
+        memory = (memory + [minute])[-8:]
+        if repeats: zc = 0.0
+    score = zc / (zc + z_scale)
+    if row['novel']: score = max(score, spatial)
+    return score, memory
+
+
 def replay(series, tail_p=0.99, eta=0.05, ref=3.0, extrap=1.0, knee=0.9, recur_level=8.0, recur_tol=60, z_scale=4.0,
            spatial=0.9, warmup=150, hook=None):
     """fusion's score before its gate, rebuilt from the trace's raw z: tail calibration (99% quantile, heavy-tail
@@ -117,14 +130,7 @@ def replay(series, tail_p=0.99, eta=0.05, ref=3.0, extrap=1.0, knee=0.9, recur_l
             if hook: zc = hook(row, zc, log_q, log_q90)
             log_q += eta * (tail_p if z > q else -(1 - tail_p))
             log_q90 += eta * (0.9 if z > math.exp(log_q90) else -0.1)
-            if zc >= recur_level and row['count'] > warmup:
-                minute = int(row['minute'])
-                repeats = any(minute - m >= DAY // 2 and ((minute - m) % DAY <= recur_tol or (minute - m) % DAY >= DAY - recur_tol) for m in memory)
-                memory = (memory + [minute])[-8:]
-                if repeats: zc = 0.0
-            score = zc / (zc + z_scale)
-            if row['novel']: score = max(score, spatial)
-            scores[i] = score
+            scores[i], memory = finish(row, zc, memory, recur_level, recur_tol, z_scale, spatial, warmup)
         out[s.key] = scores
     return out
 
