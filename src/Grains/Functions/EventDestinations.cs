@@ -151,7 +151,7 @@ public static partial class EventDestinations
     {
         try
         {
-            using var doc = JsonDocument.Parse(json);
+            using var doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 1024 }); // a record of a record nests deeper than the default 64
             doc.RootElement.WriteTo(w);
         }
         catch (JsonException)
