@@ -139,6 +139,35 @@ public sealed class FunctionDestinationsApiTests(FunctionsGatewayHostFixture fix
     }
 
     [Fact]
+    public async Task An_event_discarded_for_its_age_sends_EventAgeExceeded_without_a_response_to_the_OnFailure_function()
+    {
+        var onFailure = await Deploy("dest-age", "return event;");
+        var source = await Deploy("src-age", "return 1;");
+        await Configure(source, $$$$"""{"MaximumEventAgeInSeconds": 60, "DestinationConfig": {"OnFailure": {"Destination": "{{{{onFailure}}}}"}}}""");
+        var grains = Host.Services.GetRequiredService<IGrainFactory>();
+        var storage = Host.Services.GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(StorageNames.Default);
+
+        // An event accepted two minutes ago that no silo ran (its silo was down): older than its 60 s when it is resumed.
+        var requestId = Guid.NewGuid().ToString();
+        var state = new Orleans.GrainState<InvocationRecordState>(new InvocationRecordState
+        {
+            Record = new InvocationRecord { RequestId = requestId, Function = source, Status = InvocationStatus.Queued, AcceptedUtc = DateTime.UtcNow.AddMinutes(-2) },
+            PayloadJson = """{"n": 3}""",
+        });
+        await storage.WriteStateAsync("invocation", grains.GetGrain<IInvocationRecordGrain>(requestId).GetGrainId(), state);
+
+        var finished = await Finished(requestId);
+        Assert.Equal(0, (int)finished["attempts"]!); // not run
+        var (function, record) = await Delivered(finished);
+        Assert.Equal(onFailure, function);
+        Assert.Equal("EventAgeExceeded", (string)record["requestContext"]!["condition"]!);
+        Assert.Equal(0, (int)record["requestContext"]!["approximateInvokeCount"]!);
+        Assert.Equal(3, (int)record["requestPayload"]!["n"]!);
+        Assert.Null(record["responseContext"]);
+        Assert.Null(record["responsePayload"]);
+    }
+
+    [Fact]
     public async Task An_event_without_a_destination_for_its_outcome_sends_nothing()
     {
         var onFailure = await Deploy("dest-ko", "return event;");
@@ -241,6 +270,7 @@ public sealed class FunctionDestinationsApiTests(FunctionsGatewayHostFixture fix
         Assert.Equal(HttpStatusCode.BadRequest, (await Read(await Host.Http.PutAsync($"/functions/{name}/event-invoke-config?Qualifier=bad!q", Json("{}")))).Status);
         Assert.Equal(HttpStatusCode.BadRequest, (await Read(await Host.Http.GetAsync($"/functions/{name}:bad!q/event-invoke-config"))).Status);
         Assert.Equal(HttpStatusCode.BadRequest, (await Read(await Host.Http.DeleteAsync($"/functions/{name}/event-invoke-config?Qualifier=bad!q"))).Status);
+        Assert.Equal(HttpStatusCode.BadRequest, (await Read(await Host.Http.GetAsync("/functions/arn:aws:sqs:us-east-2:123456789012:q/event-invoke-config"))).Status);
 
         Assert.Equal(HttpStatusCode.NoContent, (await Read(await Host.Http.DeleteAsync($"/functions/{name}:live/event-invoke-config"))).Status);
         Assert.Equal(HttpStatusCode.NotFound, (await Read(await Host.Http.GetAsync($"/functions/{name}/event-invoke-config?Qualifier=live"))).Status);

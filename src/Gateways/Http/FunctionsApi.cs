@@ -379,7 +379,16 @@ public static class FunctionsApi
     private static (string Name, string? Qualifier) EventInvokeConfigTarget(string name, string? qualifier)
     {
         if (qualifier is { Length: 0 }) qualifier = null;
-        var function = name.StartsWith("arn:", StringComparison.Ordinal) ? EventDestinations.ParseFunction(name, "FunctionName") : name;
+        string function;
+        try
+        {
+            function = name.StartsWith("arn:", StringComparison.Ordinal) ? EventDestinations.ParseFunction(name, "FunctionName") : name;
+        }
+        catch (FunctionValidationException)
+        {
+            throw new FunctionValidationException($"FunctionName '{name}' is not a function name or a Lambda function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER])");
+        }
+
         var (bare, derived) = FunctionDefinition.Split(function);
         if (derived is not null && !EventDestinations.IsValidQualifier(derived))
             throw new FunctionValidationException($"the qualifier '{derived}' in the function name '{name}' is not valid: $LATEST, a version number or an alias");
