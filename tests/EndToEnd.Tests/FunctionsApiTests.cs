@@ -253,6 +253,53 @@ public sealed class FunctionsApiTests
         Directory.Delete(dataDirectory, recursive: true);
     }
 
+    /// <summary>
+    /// Destinations with the silo's real storage: the settings survive a restart, and an event accepted before a crash
+    /// runs after it and still sends Lambda's invocation record to its OnSuccess function.
+    /// </summary>
+    [Fact]
+    public async Task An_event_accepted_before_a_crash_sends_its_record_to_the_OnSuccess_function_after_the_restart()
+    {
+        var dataDirectory = Path.Combine(Path.GetTempPath(), "fleet-e2e-fn-dest-" + Guid.NewGuid().ToString("N"));
+        var settings = new Dictionary<string, string> { ["Functions__Async__ResumePeriod"] = "00:00:03" };
+        const string destination = "arn:aws:lambda:us-east-1:123456789012:function:record-keeper";
+        string requestId;
+        await using (var silo = new SiloProcess(settings, dataDirectory))
+        {
+            await silo.StartAsync();
+            (await silo.PutJsonAsync("/functions/slow-ok", Function("SlowOk", "Handle",
+                "public string Handle(string s) { System.Threading.Thread.Sleep(4000); return \"slept \" + s; }", timeout: 10))).EnsureSuccessStatusCode();
+            (await silo.PutJsonAsync("/functions/record-keeper", new
+            {
+                runtime = "javascript", handler = "index.handler",
+                zipFile = Convert.ToBase64String(FunctionPackages.Zip(("index.js", Encoding.UTF8.GetBytes("exports.handler = async (event) => event;")))),
+            })).EnsureSuccessStatusCode();
+            (await silo.PutJsonAsync("/functions/slow-ok/event-invoke-config", new { DestinationConfig = new { OnSuccess = new { Destination = destination } } })).EnsureSuccessStatusCode();
+            var (accepted, body) = await Invoke(silo, "slow-ok", "\"ada\"", type: "Event");
+            Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+            requestId = (string)body!["requestId"]!;
+            await silo.KillAsync(); // before the handler's 4 s are up
+        }
+
+        await using (var silo = new SiloProcess(settings, dataDirectory))
+        {
+            await silo.StartAsync();
+            var config = await silo.GetJsonAsync("/functions/slow-ok/event-invoke-config");
+            Assert.Equal(destination, (string)config["DestinationConfig"]!["OnSuccess"]!["Destination"]!);
+            // Nobody asks for the event: its durable reminder wakes it, and it sends its record when it has run.
+            var source = await silo.WaitForAsync($"/invocations/{requestId}", r => (string?)r["status"] == "Succeeded" && r["destinationRequestId"] is not null, TimeSpan.FromSeconds(60));
+            var delivered = await silo.WaitForAsync($"/invocations/{(string)source["destinationRequestId"]!}", r => (string?)r["status"] == "Succeeded");
+            Assert.Equal("record-keeper", (string)delivered["function"]!);
+            var record = JsonNode.Parse((string)delivered["result"]!["payloadJson"]!)!;
+            Assert.Equal("Success", (string)record["requestContext"]!["condition"]!);
+            Assert.Equal(requestId, (string)record["requestContext"]!["requestId"]!);
+            Assert.Equal("ada", (string)record["requestPayload"]!);
+            Assert.Equal("slept ada", (string)record["responsePayload"]!);
+        }
+
+        Directory.Delete(dataDirectory, recursive: true);
+    }
+
     /// <summary>Reserved concurrency 0 is Lambda's way to turn a function off: invocations bound to sensors are throttled too.</summary>
     [Fact]
     public async Task A_function_with_zero_reserved_concurrency_is_throttled_when_bound_to_a_sensor()

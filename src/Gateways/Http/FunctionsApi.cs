@@ -131,8 +131,16 @@ public static class FunctionsApi
     public sealed record ConcurrencyBody(
         [property: JsonPropertyName("ReservedConcurrentExecutions"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? ReservedConcurrentExecutions);
 
-    /// <summary>Lambda's <c>PutFunctionEventInvokeConfig</c> body (its field names); destinations are not supported yet.</summary>
-    public sealed record EventInvokeConfigBody(int? MaximumRetryAttempts, int? MaximumEventAgeInSeconds, JsonElement? DestinationConfig);
+    /// <summary>Lambda's <c>PutFunctionEventInvokeConfig</c> body (its field names); destinations may only be functions.</summary>
+    public sealed record EventInvokeConfigBody(int? MaximumRetryAttempts, int? MaximumEventAgeInSeconds, DestinationConfigBody? DestinationConfig);
+
+    /// <summary>Lambda's <c>DestinationConfig</c>: <c>{"OnSuccess": {"Destination": ARN}, "OnFailure": {"Destination": ARN}}</c>; an empty object when none is set.</summary>
+    public sealed record DestinationConfigBody(
+        [property: JsonPropertyName("OnSuccess")] DestinationBody? OnSuccess,
+        [property: JsonPropertyName("OnFailure")] DestinationBody? OnFailure);
+
+    public sealed record DestinationBody(
+        [property: JsonPropertyName("Destination"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Destination);
 
     /// <summary>One qualifier's asynchronous invocation settings, in Lambda's field names; a setting not set is left out (the silo's default applies).</summary>
     public sealed record EventInvokeConfigView(
@@ -140,7 +148,8 @@ public static class FunctionsApi
         [property: JsonPropertyName("Qualifier")] string Qualifier,
         [property: JsonPropertyName("MaximumRetryAttempts"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? MaximumRetryAttempts,
         [property: JsonPropertyName("MaximumEventAgeInSeconds"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? MaximumEventAgeInSeconds,
-        [property: JsonPropertyName("LastModified")] DateTime LastModified);
+        [property: JsonPropertyName("LastModified")] DateTime LastModified,
+        [property: JsonPropertyName("DestinationConfig")] DestinationConfigBody DestinationConfig);
 
     public sealed record LayerView(string Name, int Version, string CodeSha256, long CodeSize, string? Description, IReadOnlyList<string> CompatibleRuntimes, DateTime Created);
 
@@ -339,19 +348,60 @@ public static class FunctionsApi
 
     /// <summary>
     /// Lambda's Put (replace: a setting left out is removed) and Update (merge) of one qualifier's asynchronous invocation
-    /// settings: <c>MaximumRetryAttempts</c> 0-2, <c>MaximumEventAgeInSeconds</c> 60-21,600.
+    /// settings: <c>MaximumRetryAttempts</c> 0-2, <c>MaximumEventAgeInSeconds</c> 60-21,600, and <c>DestinationConfig</c>
+    /// (function destinations only). On Update, <c>OnSuccess</c> or <c>OnFailure</c> left out is kept, and one with an
+    /// empty or absent <c>Destination</c> is removed.
     /// </summary>
     private static async Task<Ok<EventInvokeConfigView>> SetEventInvokeConfig(string name, string? qualifier, EventInvokeConfigBody? body, bool merge, IGrainFactory grains, FunctionResolver resolver)
     {
-        if (body?.DestinationConfig is { ValueKind: not JsonValueKind.Null })
-            throw new FunctionValidationException("DestinationConfig is not supported: asynchronous outcomes are read with GET /invocations/{requestId}");
-        var config = await grains.GetGrain<IFunctionGrain>(name).PutEventInvokeConfig(qualifier, body?.MaximumRetryAttempts, body?.MaximumEventAgeInSeconds, merge);
+        (name, qualifier) = EventInvokeConfigTarget(name, qualifier);
+        var request = new EventInvokeConfigRequest
+        {
+            MaximumRetryAttempts = body?.MaximumRetryAttempts,
+            MaximumEventAgeInSeconds = body?.MaximumEventAgeInSeconds,
+            OnSuccess = DestinationOf(body?.DestinationConfig?.OnSuccess, merge),
+            OnFailure = DestinationOf(body?.DestinationConfig?.OnFailure, merge),
+        };
+        var config = await grains.GetGrain<IFunctionGrain>(name).PutEventInvokeConfigWithDestinations(qualifier, request, merge);
         resolver.Invalidate(name);
         return TypedResults.Ok(EventInvokeConfigOf(name, qualifier, config));
     }
 
+    /// <summary>A destination as the grain takes it: null not given (kept on a merge), "" none.</summary>
+    private static string? DestinationOf(DestinationBody? given, bool merge)
+        => given is null ? (merge ? null : "") : given.Destination ?? "";
+
+    /// <summary>
+    /// The function and qualifier of an event-invoke-config request, as Lambda takes them: the path's name may be qualified
+    /// (<c>name:live</c>, or a function ARN) instead of, or as well as, <c>?Qualifier=</c>; when both are given they must
+    /// agree. A malformed qualifier is a 400, not a 404.
+    /// </summary>
+    private static (string Name, string? Qualifier) EventInvokeConfigTarget(string name, string? qualifier)
+    {
+        if (qualifier is { Length: 0 }) qualifier = null;
+        string function;
+        try
+        {
+            function = name.StartsWith("arn:", StringComparison.Ordinal) ? EventDestinations.ParseFunction(name, "FunctionName") : name;
+        }
+        catch (FunctionValidationException)
+        {
+            throw new FunctionValidationException($"FunctionName '{name}' is not a function name or a Lambda function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER])");
+        }
+
+        var (bare, derived) = FunctionDefinition.Split(function);
+        if (derived is not null && !EventDestinations.IsValidQualifier(derived))
+            throw new FunctionValidationException($"the qualifier '{derived}' in the function name '{name}' is not valid: $LATEST, a version number or an alias");
+        if (qualifier is not null && !EventDestinations.IsValidQualifier(qualifier))
+            throw new FunctionValidationException($"Qualifier '{qualifier}' is not valid: $LATEST, a version number or an alias");
+        if (derived is not null && qualifier is not null && FunctionDefinition.QualifierKey(derived) != FunctionDefinition.QualifierKey(qualifier))
+            throw new FunctionValidationException($"The derived qualifier from the function name ('{derived}') does not match the specified qualifier ('{qualifier}')");
+        return (bare, qualifier ?? derived);
+    }
+
     private static async Task<Results<Ok<EventInvokeConfigView>, NotFound<FleetApi.ErrorView>>> GetEventInvokeConfig(string name, string? qualifier, IGrainFactory grains)
     {
+        (name, qualifier) = EventInvokeConfigTarget(name, qualifier);
         if (await grains.GetGrain<IFunctionGrain>(name).Get() is not { } d) return TypedResults.NotFound(new FleetApi.ErrorView("not_found", $"function '{name}' does not exist"));
         if (!d.HasQualifier(qualifier)) return TypedResults.NotFound(new FleetApi.ErrorView("not_found", $"function '{name}' has no version or alias '{qualifier}'"));
         return d.EventInvokeConfigOf(qualifier) is { } config
@@ -361,13 +411,16 @@ public static class FunctionsApi
 
     private static async Task<NoContent> DeleteEventInvokeConfig(string name, string? qualifier, IGrainFactory grains, FunctionResolver resolver)
     {
+        (name, qualifier) = EventInvokeConfigTarget(name, qualifier);
         await grains.GetGrain<IFunctionGrain>(name).DeleteEventInvokeConfig(qualifier);
         resolver.Invalidate(name);
         return TypedResults.NoContent();
     }
 
+    /// <summary>Lambda's answer shape: <c>DestinationConfig</c> is always there, with <c>{}</c> for a destination not set.</summary>
     private static EventInvokeConfigView EventInvokeConfigOf(string name, string? qualifier, EventInvokeConfig config)
-        => new(name, FunctionDefinition.QualifierKey(qualifier), config.MaximumRetryAttempts, config.MaximumEventAgeInSeconds, config.LastModifiedUtc);
+        => new(name, FunctionDefinition.QualifierKey(qualifier), config.MaximumRetryAttempts, config.MaximumEventAgeInSeconds, config.LastModifiedUtc,
+            new DestinationConfigBody(new DestinationBody(config.OnSuccess), new DestinationBody(config.OnFailure)));
 
     /// <summary>Writes one invocation's outcome the way Lambda's Invoke does.</summary>
     public static IResult Respond(InvocationResult result, HttpResponse response, bool tail)

@@ -30,4 +30,15 @@ public sealed class AsyncInvocationOptions
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:01", "365.00:00:00")]
     public TimeSpan OutcomeRetention { get; set; } = TimeSpan.FromDays(1);
+
+    /// <summary>
+    /// The region in the function ARNs this platform writes (the <c>functionArn</c> of a destination's invocation record).
+    /// There is one platform and no regions: the emulator convention <c>us-east-1</c> by default.
+    /// </summary>
+    [RegularExpression(@"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
+    public string ArnRegion { get; set; } = "us-east-1";
+
+    /// <summary>The 12-digit account in the function ARNs this platform writes (the emulator convention: all zeros).</summary>
+    [RegularExpression(@"^\d{12}$")]
+    public string ArnAccount { get; set; } = "000000000000";
 }

@@ -49,10 +49,35 @@ public sealed record EventInvokeConfig
 
     [Id(2)] public DateTime LastModifiedUtc { get; init; }
 
+    /// <summary>
+    /// Lambda's <c>DestinationConfig.OnSuccess.Destination</c> as the user gave it (a function ARN or <c>NAME[:QUALIFIER]</c>):
+    /// the function that receives the invocation record of an event that succeeded; null for none.
+    /// </summary>
+    [Id(3)] public string? OnSuccess { get; init; }
+
+    /// <summary>
+    /// Lambda's <c>DestinationConfig.OnFailure.Destination</c>: the function that receives the invocation record of an event
+    /// that failed all its attempts (<c>RetriesExhausted</c>) or was discarded for its age (<c>EventAgeExceeded</c>); null for none.
+    /// </summary>
+    [Id(4)] public string? OnFailure { get; init; }
+
     /// <summary>Lambda's ranges, one message per violated rule.</summary>
-    public static void Validate(int? maximumRetryAttempts, int? maximumEventAgeInSeconds)
+    public static void Validate(int? maximumRetryAttempts, int? maximumEventAgeInSeconds, string? onSuccess = null, string? onFailure = null)
     {
         var errors = new List<string>();
+        foreach (var (destination, field) in new[] { (onSuccess, "DestinationConfig.OnSuccess.Destination"), (onFailure, "DestinationConfig.OnFailure.Destination") })
+        {
+            if (string.IsNullOrEmpty(destination)) continue;
+            try
+            {
+                EventDestinations.ParseFunction(destination, field);
+            }
+            catch (FunctionValidationException ex)
+            {
+                errors.Add(ex.Message);
+            }
+        }
+
         if (maximumRetryAttempts is < 0 or > MaxRetryAttempts)
             errors.Add($"MaximumRetryAttempts must be between 0 and {MaxRetryAttempts}, not {maximumRetryAttempts}");
         if (maximumEventAgeInSeconds is < MinEventAgeSeconds or > MaxEventAgeSeconds)

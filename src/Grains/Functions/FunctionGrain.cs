@@ -147,20 +147,25 @@ public sealed class FunctionGrain(
         return reservedConcurrentExecutions;
     }
 
-    public async Task<EventInvokeConfig> PutEventInvokeConfig(string? qualifier, int? maximumRetryAttempts, int? maximumEventAgeInSeconds, bool merge)
+    public Task<EventInvokeConfig> PutEventInvokeConfig(string? qualifier, int? maximumRetryAttempts, int? maximumEventAgeInSeconds, bool merge)
+        => PutEventInvokeConfigWithDestinations(qualifier, new EventInvokeConfigRequest { MaximumRetryAttempts = maximumRetryAttempts, MaximumEventAgeInSeconds = maximumEventAgeInSeconds }, merge);
+
+    public async Task<EventInvokeConfig> PutEventInvokeConfigWithDestinations(string? qualifier, EventInvokeConfigRequest request, bool merge)
     {
         var d = Existing;
         var key = FunctionDefinition.QualifierKey(qualifier);
         if (!d.HasQualifier(key))
             throw new FunctionNotFoundException($"function '{Name}' has no version or alias '{key}'");
-        EventInvokeConfig.Validate(maximumRetryAttempts, maximumEventAgeInSeconds);
+        EventInvokeConfig.Validate(request.MaximumRetryAttempts, request.MaximumEventAgeInSeconds, request.OnSuccess, request.OnFailure);
         var current = d.EventInvokeConfigOf(key);
         if (merge && current is null)
             throw new FunctionNotFoundException($"function '{Name}' ({key}) has no event invoke config to update; create it with PUT");
         var config = new EventInvokeConfig
         {
-            MaximumRetryAttempts = merge ? maximumRetryAttempts ?? current!.MaximumRetryAttempts : maximumRetryAttempts,
-            MaximumEventAgeInSeconds = merge ? maximumEventAgeInSeconds ?? current!.MaximumEventAgeInSeconds : maximumEventAgeInSeconds,
+            MaximumRetryAttempts = merge ? request.MaximumRetryAttempts ?? current!.MaximumRetryAttempts : request.MaximumRetryAttempts,
+            MaximumEventAgeInSeconds = merge ? request.MaximumEventAgeInSeconds ?? current!.MaximumEventAgeInSeconds : request.MaximumEventAgeInSeconds,
+            OnSuccess = Destination(request.OnSuccess, merge ? current!.OnSuccess : null),
+            OnFailure = Destination(request.OnFailure, merge ? current!.OnFailure : null),
             LastModifiedUtc = time.GetUtcNow().UtcDateTime,
         };
         var configs = new Dictionary<string, EventInvokeConfig>(d.EventInvokeConfigs ?? new Dictionary<string, EventInvokeConfig>()) { [key] = config };
@@ -168,6 +173,9 @@ public sealed class FunctionGrain(
         await state.WriteStateAsync();
         return config;
     }
+
+    /// <summary>A destination as given ("" removes it), or <paramref name="kept"/> when not given.</summary>
+    private static string? Destination(string? given, string? kept) => given is null ? kept : given.Length == 0 ? null : given;
 
     public async Task DeleteEventInvokeConfig(string? qualifier)
     {

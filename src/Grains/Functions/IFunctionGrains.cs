@@ -35,8 +35,29 @@ public interface IFunctionGrain : IGrainWithStringKey
     /// </summary>
     Task<EventInvokeConfig> PutEventInvokeConfig(string? qualifier, int? maximumRetryAttempts, int? maximumEventAgeInSeconds, bool merge);
 
+    /// <summary>
+    /// <see cref="PutEventInvokeConfig(string?, int?, int?, bool)"/> with destinations (Lambda's <c>DestinationConfig</c>):
+    /// on a merge, a destination left out (null) is kept and an empty one ("") is removed; on a replace either is none.
+    /// </summary>
+    Task<EventInvokeConfig> PutEventInvokeConfigWithDestinations(string? qualifier, EventInvokeConfigRequest request, bool merge);
+
     /// <summary>Lambda's <c>DeleteFunctionEventInvokeConfig</c>: the qualifier's asynchronous invocations use the silo's defaults again.</summary>
     Task DeleteEventInvokeConfig(string? qualifier);
+}
+
+/// <summary>The settings of one <see cref="IFunctionGrain.PutEventInvokeConfigWithDestinations"/> call.</summary>
+[GenerateSerializer, Immutable]
+public sealed record EventInvokeConfigRequest
+{
+    [Id(0)] public int? MaximumRetryAttempts { get; init; }
+
+    [Id(1)] public int? MaximumEventAgeInSeconds { get; init; }
+
+    /// <summary>The on-success destination: null not given, "" none.</summary>
+    [Id(2)] public string? OnSuccess { get; init; }
+
+    /// <summary>The on-failure destination: null not given, "" none.</summary>
+    [Id(3)] public string? OnFailure { get; init; }
 }
 
 /// <summary>One layer (keyed by name) and its immutable versions.</summary>

@@ -35,6 +35,12 @@ public sealed record InvocationRecord
 
     /// <summary>When the next attempt is due (a retry's delay, kept across a silo failure); null when none is waiting.</summary>
     [Id(8)] public DateTime? NextAttemptUtc { get; init; }
+
+    /// <summary>
+    /// The request id of the event that carries this event's invocation record to its destination function (Lambda's
+    /// <c>DestinationConfig</c>), once one is due; fetch it with <c>GET /invocations/{id}</c>. Null when none was configured.
+    /// </summary>
+    [Id(9)] public string? DestinationRequestId { get; init; }
 }
 
 /// <summary>One asynchronous invocation (keyed by request id): accepted and stored, then run with Lambda's retries.</summary>
@@ -42,6 +48,12 @@ public interface IInvocationRecordGrain : IGrainWithStringKey
 {
     /// <summary>Stores the event and starts it; a second call with the same request id changes nothing.</summary>
     Task<InvocationRecord> Accept(string function, string payloadJson);
+
+    /// <summary>
+    /// <see cref="Accept"/> for an invocation record sent to a destination: <paramref name="chainDepth"/> counts the
+    /// destinations before it, so a loop of destinations (a function whose destination leads back to it) stops.
+    /// </summary>
+    Task<InvocationRecord> AcceptDestination(string function, string payloadJson, int chainDepth);
 
     Task<InvocationRecord?> Get();
 }
@@ -52,7 +64,23 @@ public sealed class InvocationRecordState
     [Id(0)] public InvocationRecord? Record { get; set; }
 
     [Id(1)] public string? PayloadJson { get; set; }
+
+    /// <summary>How many destinations led to this event (0: invoked by a caller).</summary>
+    [Id(2)] public int ChainDepth { get; set; }
+
+    /// <summary>
+    /// The invocation record still to be sent to a destination: written with the outcome and cleared once the destination
+    /// has accepted it, so a silo failure in between sends it again (to the same request id: at most a repeat, never a loss).
+    /// </summary>
+    [Id(3)] public PendingDestination? Destination { get; set; }
 }
+
+/// <summary>An invocation record on its way to a destination function.</summary>
+[GenerateSerializer, Immutable]
+public sealed record PendingDestination(
+    [property: Id(0)] string RequestId,
+    [property: Id(1)] string Function,
+    [property: Id(2)] string PayloadJson);
 
 /// <summary>
 /// Accepts an event durably (the caller's 202 means it is stored), runs it in the silo's pool, and on a
@@ -76,11 +104,13 @@ public sealed class InvocationRecordGrain(
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         // Resume an event a previous activation accepted but did not finish.
-        if (state.State.Record is { Status: InvocationStatus.Queued or InvocationStatus.Running }) Start();
+        if (state.State.Record is { Status: InvocationStatus.Queued or InvocationStatus.Running } || state.State.Destination is not null) Start();
         return Task.CompletedTask;
     }
 
-    public async Task<InvocationRecord> Accept(string function, string payloadJson)
+    public Task<InvocationRecord> Accept(string function, string payloadJson) => AcceptDestination(function, payloadJson, 0);
+
+    public async Task<InvocationRecord> AcceptDestination(string function, string payloadJson, int chainDepth)
     {
         if (state.State.Record is { } existing && !Expired(existing)) return existing;
         state.State.Record = new InvocationRecord
@@ -88,6 +118,8 @@ public sealed class InvocationRecordGrain(
             RequestId = this.GetPrimaryKeyString(), Function = function, Status = InvocationStatus.Queued, AcceptedUtc = time.GetUtcNow().UtcDateTime,
         };
         state.State.PayloadJson = payloadJson;
+        state.State.ChainDepth = chainDepth;
+        state.State.Destination = null;
         await state.WriteStateAsync();
         var accepted = state.State.Record;
         await KeepAliveAsync();
@@ -108,7 +140,7 @@ public sealed class InvocationRecordGrain(
 
     /// <summary>A finished event's outcome older than <see cref="AsyncInvocationOptions.OutcomeRetention"/>.</summary>
     private bool Expired(InvocationRecord record)
-        => record.CompletedUtc is { } completed && time.GetUtcNow().UtcDateTime >= completed + options.Value.OutcomeRetention;
+        => state.State.Destination is null && record.CompletedUtc is { } completed && time.GetUtcNow().UtcDateTime >= completed + options.Value.OutcomeRetention;
 
     /// <summary>Deletes the record from storage and drops its reminder; the request id is then unknown.</summary>
     private async Task PurgeAsync()
@@ -163,6 +195,7 @@ public sealed class InvocationRecordGrain(
         switch (state.State.Record)
         {
             case { Status: InvocationStatus.Queued or InvocationStatus.Running }:
+            case not null when state.State.Destination is not null:
                 Start(); // no-op when already running here
                 return;
             case { } record when !Expired(record):
@@ -179,7 +212,7 @@ public sealed class InvocationRecordGrain(
     private void Start()
     {
         if (_running is { IsCompleted: false }) return;
-        _running = RunAsync();
+        _running = state.State.Record is { Status: InvocationStatus.Queued or InvocationStatus.Running } ? RunAsync() : DeliverAsync();
     }
 
     /// <summary>
@@ -201,7 +234,7 @@ public sealed class InvocationRecordGrain(
         {
             // Lambda discards an event that is already older than its maximum age (here: resumed after a long silo outage,
             // or after waiting out throttles) instead of running it late; it is not an attempt.
-            var (_, ageLimit) = await SettingsAsync(record.Function);
+            var (_, ageLimit, _) = await SettingsAsync(record.Function);
             var tooOld = time.GetUtcNow().UtcDateTime - record.AcceptedUtc >= ageLimit;
             record = record with { Status = InvocationStatus.Running, Attempts = record.Attempts + (tooOld ? 0 : 1), NextAttemptUtc = null };
             state.State.Record = record;
@@ -226,8 +259,8 @@ public sealed class InvocationRecordGrain(
 
             var kind = result.Error?.Kind;
             var age = time.GetUtcNow().UtcDateTime - record.AcceptedUtc;
-            var (maxRetries, maxEventAge) = kind is null or InvocationErrorKind.NotFound or InvocationErrorKind.InvalidRequest or InvocationErrorKind.EventAgeExceeded
-                ? (0, TimeSpan.Zero) // not retried: no need to look the settings up
+            var (maxRetries, maxEventAge, _) = kind is null or InvocationErrorKind.NotFound or InvocationErrorKind.InvalidRequest or InvocationErrorKind.EventAgeExceeded
+                ? (0, TimeSpan.Zero, null) // not retried: no need to look the settings up
                 : await SettingsAsync(record.Function);
             TimeSpan? wait = kind switch
             {
@@ -237,15 +270,25 @@ public sealed class InvocationRecordGrain(
             };
             if (wait is null)
             {
+                var completed = time.GetUtcNow().UtcDateTime;
+                // Lambda's conditions: Success; EventAgeExceeded for an event discarded for its age (before an attempt, while
+                // throttled, or when a retry would come too late); RetriesExhausted for one that failed every attempt it had.
+                var condition = result.Succeeded ? EventDestinations.Success
+                    : kind is InvocationErrorKind.EventAgeExceeded or InvocationErrorKind.Throttled ? EventDestinations.EventAgeExceeded
+                    : kind is InvocationErrorKind.NotFound or InvocationErrorKind.InvalidRequest || functionErrors > maxRetries ? EventDestinations.RetriesExhausted
+                    : EventDestinations.EventAgeExceeded;
+                var destination = await DestinationOfAsync(record, condition, result, payload, completed);
                 state.State.Record = record with
                 {
                     Status = result.Succeeded ? InvocationStatus.Succeeded : InvocationStatus.Failed,
                     Result = result,
-                    CompletedUtc = time.GetUtcNow().UtcDateTime,
+                    CompletedUtc = completed,
+                    DestinationRequestId = destination?.RequestId,
                 };
                 state.State.PayloadJson = null;
+                state.State.Destination = destination; // the outcome and the record still to send are written together
                 await state.WriteStateAsync();
-                await KeepUntilExpiryAsync();
+                await DeliverAsync();
                 return;
             }
 
@@ -262,7 +305,7 @@ public sealed class InvocationRecordGrain(
     /// or <c>name:alias</c>): that qualifier's event invoke config (Lambda's <c>PutFunctionEventInvokeConfig</c>), each
     /// setting it leaves out being the silo's default. Read at every retry decision, so a change applies to events in flight.
     /// </summary>
-    private async Task<(int MaxRetries, TimeSpan MaxEventAge)> SettingsAsync(string function)
+    private async Task<(int MaxRetries, TimeSpan MaxEventAge, EventInvokeConfig? Config)> SettingsAsync(string function)
     {
         var o = options.Value;
         var (name, qualifier) = FunctionDefinition.Split(function);
@@ -278,6 +321,83 @@ public sealed class InvocationRecordGrain(
 
         return (
             config?.MaximumRetryAttempts ?? o.MaxRetries,
-            config?.MaximumEventAgeInSeconds is { } seconds ? TimeSpan.FromSeconds(seconds) : o.MaxEventAge);
+            config?.MaximumEventAgeInSeconds is { } seconds ? TimeSpan.FromSeconds(seconds) : o.MaxEventAge,
+            config);
+    }
+
+    /// <summary>
+    /// The invocation record for the destination of <paramref name="condition"/> (OnSuccess for Success, OnFailure otherwise)
+    /// in the event invoke config of the function as invoked, read now; null when none is configured, or when this event is
+    /// itself at the end of <see cref="InvocationLimits.MaxDepth"/> destinations (a loop: Lambda's recursive loop detection
+    /// also stops after about 16), or when the record is over the asynchronous payload limit.
+    /// </summary>
+    private async Task<PendingDestination?> DestinationOfAsync(InvocationRecord record, string condition, InvocationResult result, string payload, DateTime completed)
+    {
+        var (_, _, config) = await SettingsAsync(record.Function);
+        if ((condition == EventDestinations.Success ? config?.OnSuccess : config?.OnFailure) is not { Length: > 0 } destination) return null;
+        if (state.State.ChainDepth + 1 >= InvocationLimits.MaxDepth)
+        {
+            logger.LogWarning("Asynchronous invocation {RequestId} of {Function} is the {Depth}th destination in a row: its {Condition} record is not sent to {Destination} (a destination loop)",
+                record.RequestId, record.Function, state.State.ChainDepth, condition, destination);
+            return null;
+        }
+
+        string function;
+        try
+        {
+            function = EventDestinations.ParseFunction(destination, "destination");
+        }
+        catch (FunctionValidationException ex)
+        {
+            logger.LogWarning(ex, "Asynchronous invocation {RequestId}: the destination of {Function} is not valid; its record is not sent", record.RequestId, record.Function);
+            return null;
+        }
+
+        // Lambda's record carries the response only when the function ran: not for an event discarded before an attempt or throttled.
+        var ran = result.Error?.Kind is InvocationErrorKind.EventAgeExceeded or InvocationErrorKind.Throttled or InvocationErrorKind.NotFound or InvocationErrorKind.InvalidRequest ? null : result;
+        var json = EventDestinations.InvocationRecordJson(
+            record.RequestId, EventDestinations.FunctionArn(record.Function, options.Value), condition, record.Attempts, completed, payload, ran);
+        if (InvocationLimits.TooLarge(json, InvocationLimits.MaxEventPayloadBytes))
+        {
+            logger.LogWarning("Asynchronous invocation {RequestId}: its {Condition} record is over {Limit:N0} bytes and is not sent to {Destination}",
+                record.RequestId, condition, InvocationLimits.MaxEventPayloadBytes, destination);
+            return null;
+        }
+
+        return new PendingDestination(EventDestinations.DestinationRequestId(record.RequestId), function, json);
+    }
+
+    /// <summary>
+    /// Sends the pending invocation record to its destination as an asynchronous event of its own (durable, retried with
+    /// the destination's settings), then forgets it; the record's request id is derived from this one, so a resend after
+    /// a failure here finds the event already accepted. While it is pending the resume reminder stays armed; once it is
+    /// sent (or when there is none) the reminder is re-armed to delete the outcome after its retention.
+    /// </summary>
+    private async Task DeliverAsync()
+    {
+        var backoff = TimeSpan.FromMilliseconds(200);
+        for (var attempt = 1; state.State.Destination is { } pending; attempt++)
+        {
+            try
+            {
+                await GrainFactory.GetGrain<IInvocationRecordGrain>(pending.RequestId).AcceptDestination(pending.Function, pending.PayloadJson, state.State.ChainDepth + 1);
+                state.State.Destination = null;
+                await state.WriteStateAsync();
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException && attempt < 5)
+            {
+                logger.LogWarning(ex, "Sending the record of {RequestId} to its destination {Destination} failed; trying again", this.GetPrimaryKeyString(), pending.Function);
+                await Task.Delay(backoff, time);
+                backoff *= 2;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                logger.LogError(ex, "Sending the record of {RequestId} to its destination {Destination} failed; the resume reminder tries again", this.GetPrimaryKeyString(), pending.Function);
+                await KeepAliveAsync();
+                return;
+            }
+        }
+
+        await KeepUntilExpiryAsync();
     }
 }

@@ -1,0 +1,162 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+
+namespace Fleet.Grains.Functions;
+
+/// <summary>
+/// Asynchronous invocation destinations (Lambda's <c>DestinationConfig</c> of <c>PutFunctionEventInvokeConfig</c>):
+/// which destinations are accepted, how a destination names a function, and Lambda's invocation record that a
+/// destination function receives as its event.
+/// </summary>
+public static partial class EventDestinations
+{
+    /// <summary>The invocation record's <c>requestContext.condition</c>, in Lambda's words.</summary>
+    public const string Success = "Success";
+    public const string RetriesExhausted = "RetriesExhausted";
+    public const string EventAgeExceeded = "EventAgeExceeded";
+
+    /// <summary>Lambda's limit on a <c>Destination</c> (its ARN pattern allows up to 350 characters).</summary>
+    public const int MaxDestinationLength = 350;
+
+    // Lambda's function ARN: arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER].
+    [GeneratedRegex(@"^arn:aws[a-zA-Z-]*:lambda:[a-z]{2}(-gov)?-[a-z]+-\d:\d{12}:function:(?<name>[^:]+)(:(?<qualifier>[^:]+))?$")]
+    private static partial Regex FunctionArnPattern();
+
+    // Any other ARN: arn:PARTITION:SERVICE:..., to name the service in the refusal.
+    [GeneratedRegex(@"^arn:[^:]*:(?<service>[^:]*):")]
+    private static partial Regex AnyArnPattern();
+
+    /// <summary>
+    /// The function a destination names, as <c>name</c> or <c>name:qualifier</c>. Accepted: Lambda's function ARN
+    /// (<c>arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]</c>; the region and account are not compared, there is
+    /// one platform) and, as a shorthand of this platform, a plain <c>NAME[:QUALIFIER]</c>. Other destination types (SQS,
+    /// SNS, EventBridge, S3) and malformed values throw <see cref="FunctionValidationException"/>. The function need not
+    /// exist yet: like Lambda, the setting names it and delivery finds it (or records that it is missing).
+    /// </summary>
+    public static string ParseFunction(string destination, string field)
+    {
+        if (destination.Length > MaxDestinationLength)
+            throw new FunctionValidationException($"{field} must be at most {MaxDestinationLength} characters");
+        string name;
+        string? qualifier;
+        if (FunctionArnPattern().Match(destination) is { Success: true } arn)
+        {
+            name = arn.Groups["name"].Value;
+            qualifier = arn.Groups["qualifier"].Success ? arn.Groups["qualifier"].Value : null;
+        }
+        else if (destination.StartsWith("arn:", StringComparison.Ordinal))
+        {
+            var service = AnyArnPattern().Match(destination) is { Success: true } any ? any.Groups["service"].Value : "";
+            throw new FunctionValidationException(service is "sqs" or "sns" or "events" or "s3"
+                ? $"{field} '{destination}' is an {service} destination: only Lambda function destinations are supported (arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER] or NAME[:QUALIFIER])"
+                : $"{field} '{destination}' is not a Lambda function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]); only function destinations are supported");
+        }
+        else
+        {
+            (name, qualifier) = FunctionDefinition.Split(destination);
+        }
+
+        if (!FunctionValidation.IsValidName(name))
+            throw new FunctionValidationException($"{field} '{destination}' does not name a function: a name is 1-64 letters, digits, '-' or '_'");
+        if (qualifier is not null && !IsValidQualifier(qualifier))
+            throw new FunctionValidationException($"{field} '{destination}' has an invalid qualifier '{qualifier}': $LATEST, a version number or an alias");
+        return qualifier is null ? name : $"{name}:{qualifier}";
+    }
+
+    /// <summary><c>$LATEST</c>, a version number or an alias name.</summary>
+    public static bool IsValidQualifier(string qualifier)
+        => qualifier == FunctionDefinition.Latest || (FunctionDefinition.IsVersionNumber(qualifier) && qualifier.Length <= 10) || FunctionValidation.IsValidAlias(qualifier);
+
+    /// <summary>
+    /// The request id of the event sent to the destination for the event <paramref name="sourceRequestId"/>: derived from
+    /// it (a name-based UUID), so sending again after a silo failure finds the same record instead of a second event.
+    /// </summary>
+    public static string DestinationRequestId(string sourceRequestId)
+    {
+        var hash = SHA256.HashData(Encoding.UTF8.GetBytes("fleet-destination:" + sourceRequestId));
+        var bytes = hash.AsSpan(0, 16).ToArray();
+        bytes[6] = (byte)((bytes[6] & 0x0F) | 0x50); // version 5 (name-based)
+        bytes[8] = (byte)((bytes[8] & 0x3F) | 0x80); // RFC 4122 variant
+        return new Guid(bytes, bigEndian: true).ToString();
+    }
+
+    /// <summary>The ARN the invocation record names a function by: <c>arn:aws:lambda:REGION:ACCOUNT:function:NAME:QUALIFIER</c>.</summary>
+    public static string FunctionArn(string function, AsyncInvocationOptions options)
+    {
+        var (name, qualifier) = FunctionDefinition.Split(function);
+        return $"arn:aws:lambda:{options.ArnRegion}:{options.ArnAccount}:function:{name}:{qualifier ?? FunctionDefinition.Latest}";
+    }
+
+    /// <summary>
+    /// Lambda's invocation record (version 1.0): <c>timestamp</c>; <c>requestContext</c> with the request id, the function's
+    /// ARN as invoked, the condition and the attempts; the event as <c>requestPayload</c>; and, when the function ran,
+    /// <c>responseContext</c> (status 200, the executed version, <c>functionError</c> on an error) and the function's result
+    /// or error object as <c>responsePayload</c>.
+    /// </summary>
+    public static string InvocationRecordJson(
+        string requestId, string functionArn, string condition, int invokeCount, DateTime timestampUtc, string requestPayloadJson, InvocationResult? ran)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteString("version", "1.0");
+            w.WriteString("timestamp", timestampUtc.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
+            w.WriteStartObject("requestContext");
+            w.WriteString("requestId", requestId);
+            w.WriteString("functionArn", functionArn);
+            w.WriteString("condition", condition);
+            w.WriteNumber("approximateInvokeCount", invokeCount);
+            w.WriteEndObject();
+            w.WritePropertyName("requestPayload");
+            WriteJson(w, requestPayloadJson);
+            if (ran is not null)
+            {
+                w.WriteStartObject("responseContext");
+                w.WriteNumber("statusCode", 200);
+                w.WriteString("executedVersion", ran.ExecutedVersion ?? FunctionDefinition.Latest);
+                if (ran.Error is not null) w.WriteString("functionError", "Unhandled");
+                w.WriteEndObject();
+                w.WritePropertyName("responsePayload");
+                if (ran.Error is { } error)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("errorMessage", error.Message);
+                    w.WriteString("errorType", error.Type);
+                    if (error.StackTrace is { } trace)
+                    {
+                        w.WriteStartArray("stackTrace");
+                        foreach (var frame in trace) w.WriteStringValue(frame);
+                        w.WriteEndArray();
+                    }
+
+                    w.WriteEndObject();
+                }
+                else
+                {
+                    WriteJson(w, ran.PayloadJson ?? "null");
+                }
+            }
+
+            w.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    private static void WriteJson(Utf8JsonWriter w, string json)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 1024 }); // a record of a record nests deeper than the default 64
+            doc.RootElement.WriteTo(w);
+        }
+        catch (JsonException)
+        {
+            w.WriteStringValue(json); // not JSON (should not happen: payloads are checked): kept as a string
+        }
+    }
+}
