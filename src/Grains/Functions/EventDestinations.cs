@@ -97,7 +97,8 @@ public static partial class EventDestinations
     /// or error object as <c>responsePayload</c>.
     /// </summary>
     public static string InvocationRecordJson(
-        string requestId, string functionArn, string condition, int invokeCount, DateTime timestampUtc, string requestPayloadJson, InvocationResult? ran)
+        string requestId, string functionArn, string condition, int invokeCount, DateTime timestampUtc, string requestPayloadJson, InvocationResult? ran,
+        bool withPayloads = true)
     {
         using var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer))
@@ -111,8 +112,12 @@ public static partial class EventDestinations
             w.WriteString("condition", condition);
             w.WriteNumber("approximateInvokeCount", invokeCount);
             w.WriteEndObject();
-            w.WritePropertyName("requestPayload");
-            WriteJson(w, requestPayloadJson);
+            if (withPayloads)
+            {
+                w.WritePropertyName("requestPayload");
+                WriteJson(w, requestPayloadJson);
+            }
+
             if (ran is not null)
             {
                 w.WriteStartObject("responseContext");
@@ -120,16 +125,20 @@ public static partial class EventDestinations
                 w.WriteString("executedVersion", ran.ExecutedVersion ?? FunctionDefinition.Latest);
                 if (ran.Error is not null) w.WriteString("functionError", "Unhandled");
                 w.WriteEndObject();
-                w.WritePropertyName("responsePayload");
-                if (ran.Error is { } error)
+                if (!withPayloads)
                 {
+                    // too large with them: Lambda drops the payloads, not the record
+                }
+                else if (ran.Error is { } error)
+                {
+                    w.WritePropertyName("responsePayload");
                     w.WriteStartObject();
-                    w.WriteString("errorMessage", error.Message);
-                    w.WriteString("errorType", error.Type);
+                    w.WriteString("errorMessage", SafeString(error.Message));
+                    w.WriteString("errorType", SafeString(error.Type));
                     if (error.StackTrace is { } trace)
                     {
                         w.WriteStartArray("stackTrace");
-                        foreach (var frame in trace) w.WriteStringValue(frame);
+                        foreach (var frame in trace) w.WriteStringValue(SafeString(frame));
                         w.WriteEndArray();
                     }
 
@@ -137,6 +146,7 @@ public static partial class EventDestinations
                 }
                 else
                 {
+                    w.WritePropertyName("responsePayload");
                     WriteJson(w, ran.PayloadJson ?? "null");
                 }
             }
@@ -147,16 +157,45 @@ public static partial class EventDestinations
         return Encoding.UTF8.GetString(buffer.ToArray());
     }
 
+    /// <summary>
+    /// A payload as JSON inside the record. Written to a buffer of its own first and copied only when whole: a payload the
+    /// writer cannot take (nested past what the record leaves of the writer's 1,000 levels, a lone surrogate) must not
+    /// leave the record half written; such a payload is kept as a string.
+    /// </summary>
     private static void WriteJson(Utf8JsonWriter w, string json)
     {
+        byte[] bytes;
         try
         {
-            using var doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 1024 }); // a record of a record nests deeper than the default 64
-            doc.RootElement.WriteTo(w);
+            using var doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = MaxPayloadDepth });
+            using var part = new MemoryStream();
+            using (var pw = new Utf8JsonWriter(part, new JsonWriterOptions { MaxDepth = MaxPayloadDepth })) doc.RootElement.WriteTo(pw);
+            bytes = part.ToArray();
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException or ArgumentException)
         {
-            w.WriteStringValue(json); // not JSON (should not happen: payloads are checked): kept as a string
+            w.WriteStringValue(SafeString(json));
+            return;
         }
+
+        w.WriteRawValue(bytes, skipInputValidation: true);
+    }
+
+    /// <summary>The record nests a payload at most 3 levels deep; the writer allows 1,000 levels in all.</summary>
+    private const int MaxPayloadDepth = 990;
+
+    /// <summary>A string the JSON writer accepts: lone surrogates replaced with U+FFFD.</summary>
+    internal static string SafeString(string text)
+    {
+        StringBuilder? fixedText = null;
+        for (var i = 0; i < text.Length; i++)
+        {
+            var c = text[i];
+            var lone = char.IsHighSurrogate(c) ? i + 1 >= text.Length || !char.IsLowSurrogate(text[i + 1]) : char.IsLowSurrogate(c) && (i == 0 || !char.IsHighSurrogate(text[i - 1]));
+            if (lone) (fixedText ??= new StringBuilder(text, 0, i, text.Length)).Append('\uFFFD');
+            else fixedText?.Append(c);
+        }
+
+        return fixedText?.ToString() ?? text;
     }
 }

@@ -355,12 +355,23 @@ public sealed class InvocationRecordGrain(
 
         // Lambda's record carries the response only when the function ran: not for an event discarded before an attempt or throttled.
         var ran = result.Error?.Kind is InvocationErrorKind.EventAgeExceeded or InvocationErrorKind.Throttled or InvocationErrorKind.NotFound or InvocationErrorKind.InvalidRequest ? null : result;
-        var json = EventDestinations.InvocationRecordJson(
-            record.RequestId, EventDestinations.FunctionArn(record.Function, options.Value), condition, record.Attempts, completed, payload, ran);
-        if (InvocationLimits.TooLarge(json, InvocationLimits.MaxEventPayloadBytes))
+        string json;
+        try
         {
-            logger.LogWarning("Asynchronous invocation {RequestId}: its {Condition} record is over {Limit:N0} bytes and is not sent to {Destination}",
-                record.RequestId, condition, InvocationLimits.MaxEventPayloadBytes, destination);
+            var arn = EventDestinations.FunctionArn(record.Function, options.Value);
+            json = EventDestinations.InvocationRecordJson(record.RequestId, arn, condition, record.Attempts, completed, payload, ran);
+            if (InvocationLimits.TooLarge(json, InvocationLimits.MaxEventPayloadBytes))
+            {
+                // As Lambda: over the limit, the record goes without its request and response payloads.
+                logger.LogWarning("Asynchronous invocation {RequestId}: its {Condition} record is over {Limit:N0} bytes; it is sent to {Destination} without the payloads",
+                    record.RequestId, condition, InvocationLimits.MaxEventPayloadBytes, destination);
+                json = EventDestinations.InvocationRecordJson(record.RequestId, arn, condition, record.Attempts, completed, payload, ran, withPayloads: false);
+            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Never in the way of the outcome: an event whose record cannot be built is still finished (and not re-run).
+            logger.LogError(ex, "Asynchronous invocation {RequestId}: its {Condition} record could not be built; nothing is sent to {Destination}", record.RequestId, condition, destination);
             return null;
         }
 
@@ -392,6 +403,17 @@ public sealed class InvocationRecordGrain(
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
+                if (state.State.Record?.CompletedUtc is { } done && time.GetUtcNow().UtcDateTime - done > options.Value.MaxEventAge)
+                {
+                    // Tried for as long as an event may wait: a delivery failure, logged with the record, and the outcome
+                    // then expires as usual instead of being kept (and retried) for good.
+                    logger.LogError(ex, "Gave up sending the record of {RequestId} to its destination {Destination} after {Age}: {Record}",
+                        this.GetPrimaryKeyString(), pending.Function, options.Value.MaxEventAge, pending.PayloadJson);
+                    state.State.Destination = null;
+                    await state.WriteStateAsync();
+                    break;
+                }
+
                 logger.LogError(ex, "Sending the record of {RequestId} to its destination {Destination} failed; the resume reminder tries again", this.GetPrimaryKeyString(), pending.Function);
                 await KeepAliveAsync();
                 return;
