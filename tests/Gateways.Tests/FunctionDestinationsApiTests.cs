@@ -251,6 +251,10 @@ public sealed class FunctionDestinationsApiTests(FunctionsGatewayHostFixture fix
     [Fact]
     public async Task A_qualified_name_in_the_path_is_the_qualifier_and_a_malformed_qualifier_is_a_400()
     {
+        // A qualifier without a name is no function (a 400 that says so, not a lookup of an empty name).
+        var (nameless, why) = await Read(await Host.Http.GetAsync("/functions/:live/event-invoke-config"));
+        Assert.Equal(HttpStatusCode.BadRequest, nameless);
+        Assert.Contains("does not name a function", why!.ToJsonString());
         var name = await Deploy("dest-q", "return 1;");
         using (var published = await Host.Http.PostAsync($"/functions/{name}/versions", Json("{}"))) published.EnsureSuccessStatusCode();
         using (var alias = await Host.Http.PutAsJsonAsync($"/functions/{name}/aliases/live", new { functionVersion = "1" })) alias.EnsureSuccessStatusCode();

@@ -390,6 +390,8 @@ public static class FunctionsApi
         }
 
         var (bare, derived) = FunctionDefinition.Split(function);
+        if (!FunctionValidation.IsValidName(bare))
+            throw new FunctionValidationException($"FunctionName '{name}' does not name a function");
         if (derived is not null && !EventDestinations.IsValidQualifier(derived))
             throw new FunctionValidationException($"the qualifier '{derived}' in the function name '{name}' is not valid: $LATEST, a version number or an alias");
         if (qualifier is not null && !EventDestinations.IsValidQualifier(qualifier))
