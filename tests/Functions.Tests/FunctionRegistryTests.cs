@@ -210,6 +210,19 @@ public sealed class FunctionRegistryTests(FunctionsClusterFixture fixture)
     private Task<InvocationResult> InvokeOn(int silo, string function, string payload = "1")
         => fixture.ServicesOf(silo).GetRequiredService<FunctionPool>().InvokeAsync(function, new InvocationRequest(Guid.NewGuid().ToString(), payload, null), CancellationToken.None);
 
+    /// <summary>Polls an asynchronous invocation until it has finished (Succeeded or Failed).</summary>
+    private async Task<InvocationRecord> Poll(string id)
+    {
+        for (var i = 0; i < 200; i++)
+        {
+            var record = await fixture.Client.GetGrain<IInvocationRecordGrain>(id).Get();
+            if (record is { Status: InvocationStatus.Succeeded or InvocationStatus.Failed }) return record;
+            await Task.Delay(50);
+        }
+
+        throw new TimeoutException($"{id} did not finish");
+    }
+
     /// <summary>Waits until the function's first invocation holds its permit (a slow machine may take a while to get there).</summary>
     private async Task HoldsPermit(string function)
     {
@@ -365,17 +378,6 @@ public sealed class FunctionRegistryTests(FunctionsClusterFixture fixture)
         Assert.Equal(3, failed.Attempts); // the first try and Lambda's two retries
         Assert.Equal("System.InvalidOperationException", failed.Result!.Error!.Type);
 
-        async Task<InvocationRecord> Poll(string id)
-        {
-            for (var i = 0; i < 100; i++)
-            {
-                var record = await fixture.Client.GetGrain<IInvocationRecordGrain>(id).Get();
-                if (record is { Status: InvocationStatus.Succeeded or InvocationStatus.Failed }) return record;
-                await Task.Delay(100);
-            }
-
-            throw new TimeoutException($"{id} did not finish");
-        }
     }
 
     /// <summary>
@@ -398,26 +400,15 @@ public sealed class FunctionRegistryTests(FunctionsClusterFixture fixture)
         });
         await storage.WriteStateAsync("invocation", grain.GetGrainId(), stored);
 
-        InvocationRecord? record = null;
-        for (var i = 0; i < 100 && record is not { Status: InvocationStatus.Failed or InvocationStatus.Succeeded }; i++)
-        {
-            record = await grain.Get(); // the activation resumes the stored event
-            await Task.Delay(50);
-        }
-
-        Assert.Equal(InvocationStatus.Failed, record!.Status);
+        var record = await Poll(id); // the activation resumes the stored event
+        Assert.Equal(InvocationStatus.Failed, record.Status);
         Assert.Equal((InvocationErrorKind.EventAgeExceeded, 0), (record.Result!.Error!.Kind, record.Attempts));
 
         // A fresh event of the same function runs.
         var fresh = "req-fresh-" + suffix;
         await fixture.Client.GetGrain<IInvocationRecordGrain>(fresh).Accept(name, "1");
-        for (var i = 0; i < 100 && record is not { Status: InvocationStatus.Succeeded } ; i++)
-        {
-            record = await fixture.Client.GetGrain<IInvocationRecordGrain>(fresh).Get();
-            await Task.Delay(50);
-        }
-
-        Assert.Equal(("2", 1), (record!.Result?.PayloadJson, record.Attempts));
+        record = await Poll(fresh);
+        Assert.Equal(("2", 1), (record.Result?.PayloadJson, record.Attempts));
     }
 
     /// <summary>
@@ -469,17 +460,6 @@ public sealed class FunctionRegistryTests(FunctionsClusterFixture fixture)
             return id;
         }
 
-        async Task<InvocationRecord> Poll(string id)
-        {
-            for (var i = 0; i < 100; i++)
-            {
-                var record = await fixture.Client.GetGrain<IInvocationRecordGrain>(id).Get();
-                if (record is { Status: InvocationStatus.Succeeded or InvocationStatus.Failed }) return record;
-                await Task.Delay(100);
-            }
-
-            throw new TimeoutException($"{id} did not finish");
-        }
     }
 
     [Fact]

@@ -14,32 +14,11 @@ public sealed class FunctionSettingsApiTests(FunctionsGatewayHostFixture fixture
 {
     private GatewayHost Host => fixture.Host;
 
-    private static StringContent Json(string body) => new(body, Encoding.UTF8, "application/json");
+    private static StringContent Json(string body) => FunctionsHttp.Json(body);
 
-    /// <summary>A JavaScript function (index.handler) whose handler body is <paramref name="body"/>.</summary>
-    private async Task<string> Deploy(string prefix, string body)
-    {
-        var name = prefix + "-" + Guid.NewGuid().ToString("n")[..8];
-        using var zip = new MemoryStream();
-        using (var archive = new ZipArchive(zip, ZipArchiveMode.Create, leaveOpen: true))
-        {
-            await using var entry = archive.CreateEntry("index.js").Open();
-            await entry.WriteAsync(Encoding.UTF8.GetBytes($"exports.handler = async (event) => {{ {body} }};"));
-        }
+    private Task<string> Deploy(string prefix, string body) => FunctionsHttp.Deploy(Host, prefix, body);
 
-        using var put = await Host.Http.PutAsJsonAsync($"/functions/{name}", new { runtime = "javascript", handler = "index.handler", zipFile = Convert.ToBase64String(zip.ToArray()) });
-        Assert.True(put.IsSuccessStatusCode, await put.Content.ReadAsStringAsync());
-        return name;
-    }
-
-    private static async Task<(HttpStatusCode Status, JsonNode? Body)> Read(HttpResponseMessage response)
-    {
-        using (response)
-        {
-            var text = await response.Content.ReadAsStringAsync();
-            return (response.StatusCode, text.Length == 0 ? null : JsonNode.Parse(text));
-        }
-    }
+    private static Task<(HttpStatusCode Status, JsonNode? Body)> Read(HttpResponseMessage response) => FunctionsHttp.Read(response);
 
     [Fact]
     public async Task The_event_invoke_config_round_trips_in_lambdas_field_names_and_update_merges()
