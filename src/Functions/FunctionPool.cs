@@ -76,14 +76,14 @@ public sealed class FunctionPool : IFunctionInvoker, IHostedService, IAsyncDispo
         var running = _running.AddOrUpdate(function.Name, 1, static (_, n) => n + 1);
         try
         {
-            if (running > reserved || _concurrency is null)
+            if (running > reserved)
             {
-                return running > reserved
-                    ? Throttle(function, request, FunctionConcurrency.ThrottleReason, reserved == 0
-                        ? $"function '{function.Name}' has 0 reserved concurrency: every invocation is throttled"
-                        : $"function '{function.Name}' has {reserved} reserved concurrency, all in use")
-                    : await RunAsync(function, request, cancellationToken); // no cluster counter (the pool on its own): this silo's count is the count
+                var refused = FunctionConcurrency.Refusal(function.Name, reserved.Value);
+                return Throttle(function, request, refused.Type, refused.Message);
             }
+
+            // No cluster counter (the pool on its own): this silo's count is the count.
+            if (_concurrency is null) return await RunAsync(function, request, cancellationToken);
 
             var timeout = request.TimeoutMs is { } ms ? TimeSpan.FromMilliseconds(Math.Min(ms, function.Configuration.Timeout.TotalMilliseconds)) : function.Configuration.Timeout;
             var admission = await _concurrency.TryAcquireAsync(function, timeout);

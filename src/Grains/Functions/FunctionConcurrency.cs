@@ -101,13 +101,13 @@ public sealed class FunctionConcurrency(IGrainFactory grains, ILogger<FunctionCo
     public async ValueTask<ConcurrencyAdmission> TryAcquireAsync(ResolvedFunction function, TimeSpan timeout)
     {
         if (function.ReservedConcurrency is not { } limit) return Unlimited;
-        if (limit <= 0) return new(Throttled($"function '{function.Name}' has 0 reserved concurrency: every invocation is throttled"), null);
+        if (limit <= 0) return new(Refusal(function.Name, limit), null);
         var lease = Guid.NewGuid().ToString("n");
         try
         {
             return await grains.GetGrain<IFunctionConcurrencyGrain>(function.Name).TryAcquire(lease, limit, _initTimeout + timeout + LeaseGrace)
                 ? new(null, lease)
-                : new(Throttled($"function '{function.Name}' has {limit} reserved concurrency, all in use"), null);
+                : new(Refusal(function.Name, limit), null);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -129,6 +129,11 @@ public sealed class FunctionConcurrency(IGrainFactory grains, ILogger<FunctionCo
             logger.LogWarning(ex, "Releasing a concurrency permit of {Function} failed; it expires with its lease", function.Name);
         }
     }
+
+    /// <summary>The throttle of a function whose <paramref name="limit"/> is reached (0: the function is turned off).</summary>
+    public static InvocationError Refusal(string function, int limit) => Throttled(limit <= 0
+        ? $"function '{function}' has 0 reserved concurrency: every invocation is throttled"
+        : $"function '{function}' has {limit} reserved concurrency, all in use");
 
     private static InvocationError Throttled(string message) => new(InvocationErrorKind.Throttled, ThrottleReason, message);
 }

@@ -100,7 +100,7 @@ internal sealed class SensorFunctions(
                 admission = concurrency is not null
                     ? await concurrency.TryAcquireAsync(resolved, TimeSpan.FromMilliseconds(Math.Min(timeoutMs, resolved.Configuration.Timeout.TotalMilliseconds)))
                     : resolved.ReservedConcurrency == 0
-                        ? new ConcurrencyAdmission(new InvocationError(InvocationErrorKind.Throttled, FunctionConcurrency.ThrottleReason, $"function '{resolved.Name}' has 0 reserved concurrency: every invocation is throttled"), null)
+                        ? new ConcurrencyAdmission(FunctionConcurrency.Refusal(resolved.Name, 0), null)
                         : default;
                 if (admission.Refusal is { } refusal)
                 {
