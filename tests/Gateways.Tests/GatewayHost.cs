@@ -23,11 +23,23 @@ namespace Fleet.Gateways.Tests;
 
 /// <summary>
 /// The real transport (direct grain calls) in front of which sensors whose id starts with <see cref="Prefix"/> wait
-/// while the gate is closed: a transport that stalls on demand, as one does under load.
+/// while the gate is closed: a transport that stalls on demand, as one does under load. Sends for sensors whose id
+/// starts with <see cref="FailingPrefix"/> are refused (they throw) while <see cref="Failing"/> is set: one sensor the
+/// transport cannot deliver to.
 /// </summary>
 public sealed class GatedReadingTransport(IReadingTransport inner) : IReadingTransport
 {
     public const string Prefix = "gated-";
+    public const string FailingPrefix = "failing-";
+
+    private volatile bool _failing;
+    private int _refused;
+
+    /// <summary>While set, sends for <see cref="FailingPrefix"/> sensors throw.</summary>
+    public bool Failing { get => _failing; set => _failing = value; }
+
+    /// <summary>Sends refused so far.</summary>
+    public int Refused => Volatile.Read(ref _refused);
 
     private TaskCompletionSource _open = Opened();
     private TaskCompletionSource _entered = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -53,6 +65,12 @@ public sealed class GatedReadingTransport(IReadingTransport inner) : IReadingTra
 
     public async Task SendAsync(string sensorId, List<Reading> readings)
     {
+        if (_failing && sensorId.StartsWith(FailingPrefix, StringComparison.Ordinal))
+        {
+            Interlocked.Increment(ref _refused);
+            throw new InvalidOperationException($"sensor {sensorId} cannot take readings");
+        }
+
         if (sensorId.StartsWith(Prefix, StringComparison.Ordinal))
         {
             var open = _open.Task;
@@ -210,6 +228,7 @@ public sealed class GatewayHost : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Gate.Open();
+        Gate.Failing = false;
         Http.Dispose();
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         await _app.StopAsync(stop.Token);

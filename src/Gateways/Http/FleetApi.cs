@@ -23,7 +23,8 @@ public static class FleetApi
     {
         app.MapGet("/health", Health);
         app.MapGet("/ingress", (IngressStats stats, ReadingIngress ingress) => TypedResults.Ok(new IngressView(
-            stats.Publishes, stats.Readings, stats.RejectedTotal, stats.RejectedByReason(), stats.TransportRetries, ingress.Backlog)));
+            stats.Publishes, stats.Readings, stats.RejectedTotal, stats.RejectedByReason(), stats.TransportRetries, ingress.Backlog,
+            stats.ParkedSensors, stats.ParkedReadings)));
         app.MapGet("/stats/pipeline", PipelineStats);
         app.MapGet("/stats/memory", MemoryStats);
 
@@ -43,7 +44,8 @@ public static class FleetApi
 
     public sealed record HealthView(string Status, int MqttPort, bool MqttRunning, int IngressBacklog, DateTime StartedAtUtc);
 
-    public sealed record IngressView(long Publishes, long Readings, long Rejected, IReadOnlyDictionary<string, long> RejectedByReason, long TransportRetries, int Backlog);
+    public sealed record IngressView(long Publishes, long Readings, long Rejected, IReadOnlyDictionary<string, long> RejectedByReason, long TransportRetries, int Backlog,
+        long ParkedSensors, long ParkedReadings);
 
     public sealed record LatencyView(long Count, double P50Ms, double P90Ms, double P99Ms, double P999Ms);
 

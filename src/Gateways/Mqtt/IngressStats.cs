@@ -12,6 +12,8 @@ public sealed class IngressStats : IDisposable
     private long _publishes;
     private long _readings;
     private long _retries;
+    private long _parkedSensors;
+    private long _parkedReadings;
 
     public IngressStats()
     {
@@ -20,11 +22,17 @@ public sealed class IngressStats : IDisposable
         _meter.CreateObservableCounter("fleet.ingress.rejected", () =>
             RejectReasons.All.Select(r => new Measurement<long>(Volatile.Read(ref _rejected[(int)r]), new KeyValuePair<string, object?>("reason", r.Name()))),
             description: "Publishes refused, by reason");
+        _meter.CreateObservableUpDownCounter("fleet.ingress.parked_readings", () => Volatile.Read(ref _parkedReadings),
+            description: "Readings the transport refused, waiting (in order) to be sent again");
+        _meter.CreateObservableUpDownCounter("fleet.ingress.parked_sensors", () => Volatile.Read(ref _parkedSensors),
+            description: "Sensors with readings the transport refused");
     }
 
     public long Publishes => Volatile.Read(ref _publishes);
     public long Readings => Volatile.Read(ref _readings);
     public long TransportRetries => Volatile.Read(ref _retries);
+    public long ParkedSensors => Volatile.Read(ref _parkedSensors);
+    public long ParkedReadings => Volatile.Read(ref _parkedReadings);
     public long Rejected(RejectReason reason) => Volatile.Read(ref _rejected[(int)reason]);
     public long RejectedTotal => RejectReasons.All.Sum(Rejected);
 
@@ -38,6 +46,13 @@ public sealed class IngressStats : IDisposable
     public void Reject(RejectReason reason) => Interlocked.Increment(ref _rejected[(int)reason]);
 
     public void TransportRetry() => Interlocked.Increment(ref _retries);
+
+    /// <summary>Sensors and readings parked after a refused send (negative when they leave).</summary>
+    public void Parked(int sensors, int readings)
+    {
+        if (sensors != 0) Interlocked.Add(ref _parkedSensors, sensors);
+        if (readings != 0) Interlocked.Add(ref _parkedReadings, readings);
+    }
 
     public IReadOnlyDictionary<string, long> RejectedByReason()
         => RejectReasons.All.ToDictionary(r => r.Name(), Rejected);

@@ -11,8 +11,9 @@ namespace Fleet.Gateways.Mqtt;
 /// shard (a sensor always maps to the same shard, so its readings stay in order); each shard's loop
 /// takes everything queued since its last flush and puts it on the streams, one batch per sensor, with
 /// at most one flush in flight. Under load batches grow by themselves; when idle a reading leaves at once.
-/// A flush the stream provider refuses (e.g. a full queue) is retried with backoff: accepted readings
-/// are never dropped, and a full shard queue slows the publishers down instead.
+/// A send the transport refuses (e.g. a full stream queue, a sensor whose state cannot load) parks that sensor's
+/// readings and retries them with backoff while the shard's other sensors flow on: accepted readings are never
+/// dropped or reordered, and once parked readings fill the shard's queue capacity the publishers slow down instead.
 /// </summary>
 public sealed class ReadingIngress : BackgroundService
 {
@@ -86,17 +87,77 @@ public sealed class ReadingIngress : BackgroundService
         await base.StopAsync(cancellationToken);
     }
 
+    /// <summary>
+    /// A sensor whose readings the transport refused. They wait here, in order, and every later reading of that sensor
+    /// queues behind them, so the sensor's order holds; they are sent again with a backoff of their own, while the
+    /// shard's other sensors keep flowing. One sensor that cannot take readings (a state it cannot load, a bug) no longer
+    /// stalls the shard, and nothing is dropped.
+    /// </summary>
+    private sealed class Parked(List<Reading> readings)
+    {
+        public readonly List<Reading> Readings = readings;
+        public int Failures;
+        public long RetryAt;
+    }
+
+    private readonly record struct Send(string SensorId, List<Reading> Readings, Parked? Retry, Task Task);
+
     private async Task PumpAsync(ChannelReader<Pending> reader, CancellationToken stoppingToken)
     {
         var groups = new Dictionary<string, List<Reading>>(StringComparer.Ordinal);
         var spare = new Stack<List<Reading>>();
-        var flushes = new List<(string SensorId, List<Reading> Readings, Task Task)>();
+        var parked = new Dictionary<string, Parked>(StringComparer.Ordinal);
+        var sends = new List<Send>();
+        Task<bool>? more = null;
+        var open = true;
+        var drainLogged = false;
 
-        while (await reader.WaitToReadAsync(CancellationToken.None))
+        while (true)
         {
+            // Parked readings count against the shard's queue capacity: once they fill it, publishes are not taken (the
+            // queue fills and publishers slow down, as with a stalled transport) until the parked sensors drain.
+            var taking = open && ParkedReadings(parked) < _options.QueueCapacity;
+            if (parked.Count == 0)
+            {
+                // The common case: nothing parked, wait for publishes alone (no timer, no task).
+                if (!open) return;
+                if (more is null)
+                {
+                    open = await reader.WaitToReadAsync(CancellationToken.None);
+                }
+                else
+                {
+                    open = await more;
+                    more = null;
+                }
+            }
+            else
+            {
+                if (taking) more ??= reader.WaitToReadAsync(CancellationToken.None).AsTask();
+                if (!open && !drainLogged && stoppingToken.IsCancellationRequested)
+                {
+                    drainLogged = true;
+                    _logger.LogWarning("Stopping with {Readings} readings of {Sensors} sensors the transport keeps refusing; retrying them until the host's shutdown timeout",
+                        ParkedReadings(parked), parked.Count);
+                }
+
+                var wait = parked.Values.Min(p => p.RetryAt) - Environment.TickCount64;
+                if (wait > 0)
+                {
+                    var delay = Task.Delay(TimeSpan.FromMilliseconds(wait));
+                    await (taking ? Task.WhenAny(more!, delay) : delay);
+                }
+
+                if (more is { IsCompleted: true })
+                {
+                    open = more.Result;
+                    more = null;
+                }
+            }
+
             var count = 0;
             var publishes = 0;
-            while (count < _options.MaxFlushReadings && reader.TryRead(out var pending))
+            while (taking && count < _options.MaxFlushReadings && reader.TryRead(out var pending))
             {
                 if (!groups.TryGetValue(pending.SensorId, out var list))
                 {
@@ -109,8 +170,8 @@ public sealed class ReadingIngress : BackgroundService
                 publishes++;
             }
 
-            await FlushAsync(groups, flushes, stoppingToken);
-            _stats.Accepted(publishes, count);
+            var delivered = await FlushAsync(groups, parked, sends);
+            _stats.Accepted(publishes, delivered);
             foreach (var list in groups.Values)
             {
                 list.Clear();
@@ -121,45 +182,116 @@ public sealed class ReadingIngress : BackgroundService
         }
     }
 
-    private async Task FlushAsync(Dictionary<string, List<Reading>> groups, List<(string, List<Reading>, Task)> flushes, CancellationToken stoppingToken)
+    private static int ParkedReadings(Dictionary<string, Parked> parked)
+    {
+        var n = 0;
+        foreach (var p in parked.Values) n += p.Readings.Count;
+        return n;
+    }
+
+    /// <summary>
+    /// Sends each sensor's new readings (behind its parked ones, if it has any) and the parked readings whose retry is
+    /// due, at most one send per sensor, and waits for all of them. A refused send parks its readings. Returns how many
+    /// readings the transport took.
+    /// </summary>
+    private async Task<int> FlushAsync(Dictionary<string, List<Reading>> groups, Dictionary<string, Parked> parked, List<Send> sends)
     {
         foreach (var (sensorId, readings) in groups)
         {
-            flushes.Add((sensorId, readings, Send(sensorId, readings)));
+            if (parked.TryGetValue(sensorId, out var p))
+            {
+                p.Readings.AddRange(readings);
+                _stats.Parked(0, readings.Count);
+            }
+            else
+            {
+                sends.Add(new Send(sensorId, readings, null, SendAsync(sensorId, readings)));
+            }
         }
 
-        var delay = TimeSpan.FromMilliseconds(5);
-        while (flushes.Count > 0)
+        var now = Environment.TickCount64;
+        foreach (var (sensorId, p) in parked)
         {
-            try
+            if (p.RetryAt > now) continue;
+            // A long backlog goes in flush-sized pieces, oldest first; the rest follows on the next round.
+            var piece = p.Readings.Count <= _options.MaxFlushReadings ? p.Readings : p.Readings.GetRange(0, _options.MaxFlushReadings);
+            sends.Add(new Send(sensorId, piece, p, SendAsync(sensorId, piece)));
+        }
+
+        if (sends.Count == 0) return 0;
+        try
+        {
+            await Task.WhenAll(sends.Select(s => s.Task));
+        }
+        catch
+        {
+            // Each send's outcome is read below.
+        }
+
+        var delivered = 0;
+        now = Environment.TickCount64;
+        foreach (var send in sends)
+        {
+            if (send.Task.IsCompletedSuccessfully)
             {
-                await Task.WhenAll(flushes.Select(f => f.Item3));
-                flushes.Clear();
-                return;
-            }
-            catch (Exception ex)
-            {
-                // Keep only what failed and send it again after a pause; what succeeded is not resent.
-                var failed = flushes.Where(f => !f.Item3.IsCompletedSuccessfully).ToList();
-                flushes.Clear();
-                _stats.TransportRetry();
-                _logger.LogWarning(ex, "Transport {Transport} refused readings of {Count} sensors; retrying in {Delay}", _transport.Name, failed.Count, delay);
-                try
+                delivered += send.Readings.Count;
+                if (send.Retry is { } done)
                 {
-                    await Task.Delay(delay, stoppingToken.IsCancellationRequested ? CancellationToken.None : stoppingToken);
-                }
-                catch (OperationCanceledException)
-                {
+                    _stats.Parked(0, -send.Readings.Count);
+                    if (send.Readings.Count == done.Readings.Count)
+                    {
+                        parked.Remove(send.SensorId);
+                        _stats.Parked(-1, 0);
+                        _logger.LogInformation("Transport {Transport} took the parked readings of sensor {Sensor} after {Failures} refusals", _transport.Name, send.SensorId, done.Failures);
+                    }
+                    else
+                    {
+                        done.Readings.RemoveRange(0, send.Readings.Count);
+                        done.Failures = 0;
+                        done.RetryAt = now;
+                    }
                 }
 
-                delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 1000));
-                foreach (var (sensorId, readings, _) in failed)
-                {
-                    flushes.Add((sensorId, readings, Send(sensorId, readings)));
-                }
+                continue;
+            }
+
+            _stats.TransportRetry();
+            var failed = send.Retry;
+            if (failed is null)
+            {
+                // The group's list goes back to the pump's pool, so the parked readings get their own.
+                failed = new Parked(new List<Reading>(send.Readings));
+                parked.Add(send.SensorId, failed);
+                _stats.Parked(1, send.Readings.Count);
+            }
+
+            failed.Failures++;
+            failed.RetryAt = now + (long)RetryDelay(failed.Failures).TotalMilliseconds;
+            // Logged on the first refusal and then at doubling intervals, not once a second for a sensor that stays down.
+            if ((failed.Failures & (failed.Failures - 1)) == 0)
+            {
+                _logger.LogWarning(send.Task.Exception?.GetBaseException(),
+                    "Transport {Transport} refused {Count} readings of sensor {Sensor} ({Failures} times so far); they are parked and retried in {Delay}, the sensor's later readings wait behind them",
+                    _transport.Name, failed.Readings.Count, send.SensorId, failed.Failures, RetryDelay(failed.Failures));
             }
         }
+
+        sends.Clear();
+        return delivered;
     }
 
-    private Task Send(string sensorId, List<Reading> readings) => _transport.SendAsync(sensorId, readings);
+    /// <summary>5 ms after the first refusal, doubling to at most 1 s.</summary>
+    private static TimeSpan RetryDelay(int failures) => TimeSpan.FromMilliseconds(Math.Min(5 * Math.Pow(2, Math.Min(failures - 1, 20)), 1000));
+
+    private Task SendAsync(string sensorId, List<Reading> readings)
+    {
+        try
+        {
+            return _transport.SendAsync(sensorId, readings);
+        }
+        catch (Exception ex)
+        {
+            return Task.FromException(ex); // a transport that throws before its first await is refused like one that fails later
+        }
+    }
 }

@@ -1,0 +1,129 @@
+using System.Net;
+using System.Text;
+
+namespace Fleet.Gateways.Tests;
+
+/// <summary>
+/// One sensor the transport keeps refusing (<see cref="GatedReadingTransport.Failing"/>) shares the only producer shard
+/// with healthy sensors: its readings are parked and retried, the healthy sensors keep flowing, and once the transport
+/// takes the parked readings they all arrive, once and in order.
+/// </summary>
+public sealed class IngressParkingTests
+{
+    private static StringContent Json(string body) => new(body, Encoding.UTF8, "application/json");
+
+    private static async Task PostAsync(GatewayHost host, string sensorId, params (long Seq, double Value)[] readings)
+    {
+        var body = "[" + string.Join(",", readings.Select(r => GatewayHost.Reading(r.Seq, r.Value))) + "]";
+        var response = await host.Http.PostAsync($"/sensors/{sensorId}/readings", Json(body));
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+    }
+
+    private static async Task<(long Sensors, long Readings)> ParkedAsync(GatewayHost host)
+    {
+        var ingress = await host.GetJsonAsync("/ingress");
+        return ((long)ingress["parkedSensors"]!, (long)ingress["parkedReadings"]!);
+    }
+
+    [Fact]
+    public async Task A_sensor_the_transport_refuses_is_parked_while_the_others_flow_and_gets_every_reading_in_order_once_it_recovers()
+    {
+        await using var host = await GatewayHost.StartAsync(new Dictionary<string, string?> { ["Mqtt:ProducerShards"] = "1" });
+        host.Gate.Failing = true;
+
+        await PostAsync(host, "failing-a", (1, 10), (2, 11));
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (await ParkedAsync(host) != (1, 2))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"not parked: {await ParkedAsync(host)}");
+            await Task.Delay(20);
+        }
+
+        // The same shard keeps delivering other sensors while failing-a is refused.
+        for (var i = 1; i <= 5; i++) await PostAsync(host, "healthy-b", (i, i));
+        await host.WaitForSensorAsync("healthy-b", s => s.Counts.Accepted == 5);
+
+        // failing-a's later readings queue behind its parked ones.
+        await PostAsync(host, "failing-a", (3, 12));
+        deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (await ParkedAsync(host) != (1, 3))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"the later reading did not queue behind: {await ParkedAsync(host)}");
+            await Task.Delay(20);
+        }
+
+        var refused = host.Gate.Refused;
+        await Task.Delay(300);
+        Assert.True(host.Gate.Refused > refused, "the parked readings were not retried");
+        Assert.Equal(0, (await host.Sensor("failing-a").GetSnapshot()).Counts.Accepted);
+
+        host.Gate.Failing = false;
+        var sensor = await host.WaitForSensorAsync("failing-a", s => s.Counts.Accepted == 3);
+        Assert.Equal(0, sensor.Counts.Duplicates);
+        Assert.Equal(0, sensor.Counts.Late);
+        Assert.Equal(0, sensor.Counts.Rejected);
+        Assert.Equal(12, sensor.LastReading!.Metrics.Single().Value);
+        Assert.Equal((0, 0), await ParkedAsync(host));
+        Assert.True((long)(await host.GetJsonAsync("/ingress"))["transportRetries"]! >= 2);
+    }
+
+    [Fact]
+    public async Task Parked_readings_that_fill_the_shards_capacity_hold_the_shard_back_instead_of_growing_and_lose_nothing()
+    {
+        await using var host = await GatewayHost.StartAsync(new Dictionary<string, string?>
+        {
+            ["Mqtt:ProducerShards"] = "1",
+            ["Mqtt:QueueCapacity"] = "2",
+            ["Mqtt:AcceptTimeout"] = "00:00:05",
+        });
+        host.Gate.Failing = true;
+
+        await PostAsync(host, "failing-c", (1, 1), (2, 2));
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (await ParkedAsync(host) != (1, 2))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"not parked: {await ParkedAsync(host)}");
+            await Task.Delay(20);
+        }
+
+        // The parked readings fill the capacity: a healthy sensor's reading is queued but not taken while they wait.
+        await PostAsync(host, "healthy-d", (1, 1));
+        await Task.Delay(500);
+        Assert.Equal(0, (await host.Sensor("healthy-d").GetSnapshot()).Counts.Accepted);
+        Assert.Equal((1, 2), await ParkedAsync(host));
+
+        host.Gate.Failing = false;
+        await host.WaitForSensorAsync("failing-c", s => s.Counts.Accepted == 2 && s.Counts.Duplicates == 0);
+        await host.WaitForSensorAsync("healthy-d", s => s.Counts.Accepted == 1);
+        Assert.Equal((0, 0), await ParkedAsync(host));
+    }
+
+    [Fact]
+    public async Task A_parked_backlog_longer_than_a_flush_is_sent_in_pieces_oldest_first()
+    {
+        await using var host = await GatewayHost.StartAsync(new Dictionary<string, string?>
+        {
+            ["Mqtt:ProducerShards"] = "1",
+            ["Mqtt:MaxFlushReadings"] = "2",
+        });
+        host.Gate.Failing = true;
+
+        await PostAsync(host, "failing-e", (1, 1), (2, 2), (3, 3), (4, 4), (5, 5));
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (await ParkedAsync(host) != (1, 5))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"not parked: {await ParkedAsync(host)}");
+            await Task.Delay(20);
+        }
+
+        host.Gate.Failing = false;
+        var sensor = await host.WaitForSensorAsync("failing-e", s => s.Counts.Accepted + s.Counts.Duplicates + s.Counts.Late >= 5);
+        await Task.Delay(200);
+        sensor = await host.Sensor("failing-e").GetSnapshot();
+        Assert.Equal(5, sensor.Counts.Accepted);
+        Assert.Equal(0, sensor.Counts.Duplicates);
+        Assert.Equal(0, sensor.Counts.Late);
+        Assert.Equal(5, sensor.LastReading!.Metrics.Single().Value);
+        Assert.Equal((0, 0), await ParkedAsync(host));
+    }
+}
