@@ -52,9 +52,15 @@ public sealed class IngressParkingTests
             await Task.Delay(20);
         }
 
+        // The backoff reaches 1 s after about 1.3 s parked, so wait for the next retry rather than a fixed 300 ms
+        // (a slow machine gets here later, when retries are a second apart).
         var refused = host.Gate.Refused;
-        await Task.Delay(300);
-        Assert.True(host.Gate.Refused > refused, "the parked readings were not retried");
+        deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        while (host.Gate.Refused == refused)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the parked readings were not retried");
+            await Task.Delay(20);
+        }
         Assert.Equal(0, (await host.Sensor("failing-a").GetSnapshot()).Counts.Accepted);
 
         host.Gate.Failing = false;

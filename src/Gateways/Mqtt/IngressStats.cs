@@ -14,6 +14,7 @@ public sealed class IngressStats : IDisposable
     private long _retries;
     private long _parkedSensors;
     private long _parkedReadings;
+    private long _lost;
 
     public IngressStats()
     {
@@ -33,6 +34,7 @@ public sealed class IngressStats : IDisposable
     public long TransportRetries => Volatile.Read(ref _retries);
     public long ParkedSensors => Volatile.Read(ref _parkedSensors);
     public long ParkedReadings => Volatile.Read(ref _parkedReadings);
+    public long Lost => Volatile.Read(ref _lost);
     public long Rejected(RejectReason reason) => Volatile.Read(ref _rejected[(int)reason]);
     public long RejectedTotal => RejectReasons.All.Sum(Rejected);
 
@@ -46,6 +48,13 @@ public sealed class IngressStats : IDisposable
     public void Reject(RejectReason reason) => Interlocked.Increment(ref _rejected[(int)reason]);
 
     public void TransportRetry() => Interlocked.Increment(ref _retries);
+
+    /// <summary>Parked readings given up when the host stopped waiting for the transport at shutdown (logged).</summary>
+    public void Abandoned(int sensors, int readings)
+    {
+        Parked(-sensors, -readings);
+        Interlocked.Add(ref _lost, readings);
+    }
 
     /// <summary>Sensors and readings parked after a refused send (negative when they leave).</summary>
     public void Parked(int sensors, int readings)

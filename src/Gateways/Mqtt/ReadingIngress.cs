@@ -84,23 +84,44 @@ public sealed class ReadingIngress : BackgroundService
     {
         // Drain: no new publishes arrive (the MQTT gateway stops first); flush what is queued.
         foreach (var shard in _shards) shard.Writer.TryComplete();
-        await base.StopAsync(cancellationToken);
+        try
+        {
+            await base.StopAsync(cancellationToken);
+        }
+        finally
+        {
+            // The host stopped waiting (its shutdown timeout): the pumps give up on what the transport still refuses.
+            if (ExecuteTask is { IsCompleted: false }) _abandoned.Cancel();
+        }
+    }
+
+    private readonly CancellationTokenSource _abandoned = new();
+
+    public override void Dispose()
+    {
+        base.Dispose();
+        _abandoned.Dispose();
     }
 
     /// <summary>
     /// A sensor whose readings the transport refused. They wait here, in order, and every later reading of that sensor
-    /// queues behind them, so the sensor's order holds; they are sent again with a backoff of their own, while the
-    /// shard's other sensors keep flowing. One sensor that cannot take readings (a state it cannot load, a bug) no longer
-    /// stalls the shard, and nothing is dropped.
+    /// queues behind them, so the sensor's order holds; they are sent again with a backoff of their own, in the
+    /// background (a retry that hangs until a timeout holds up no one else), while the shard's other sensors keep
+    /// flowing. One sensor that cannot take readings (a state it cannot load, a bug) no longer stalls the shard, and
+    /// nothing is dropped.
     /// </summary>
     private sealed class Parked(List<Reading> readings)
     {
         public readonly List<Reading> Readings = readings;
         public int Failures;
         public long RetryAt;
+
+        /// <summary>The retry in flight (at most one per sensor) and how many of the oldest readings it carries.</summary>
+        public Task? Retry;
+        public int RetryCount;
     }
 
-    private readonly record struct Send(string SensorId, List<Reading> Readings, Parked? Retry, Task Task);
+    private readonly record struct Send(string SensorId, List<Reading> Readings, Task Task);
 
     private async Task PumpAsync(ChannelReader<Pending> reader, CancellationToken stoppingToken)
     {
@@ -134,6 +155,18 @@ public sealed class ReadingIngress : BackgroundService
             else
             {
                 if (taking) more ??= reader.WaitToReadAsync(CancellationToken.None).AsTask();
+                if (!open && _abandoned.IsCancellationRequested)
+                {
+                    foreach (var (sensorId, p) in parked)
+                    {
+                        _logger.LogError("Stopped with {Count} readings of sensor {Sensor} the transport refused {Failures} times (seq {First}..{Last}); they are lost",
+                            p.Readings.Count, sensorId, p.Failures, p.Readings[0].Seq, p.Readings[^1].Seq);
+                    }
+
+                    _stats.Abandoned(parked.Count, ParkedReadings(parked));
+                    return;
+                }
+
                 if (!open && !drainLogged && stoppingToken.IsCancellationRequested)
                 {
                     drainLogged = true;
@@ -141,13 +174,7 @@ public sealed class ReadingIngress : BackgroundService
                         ParkedReadings(parked), parked.Count);
                 }
 
-                var wait = parked.Values.Min(p => p.RetryAt) - Environment.TickCount64;
-                if (wait > 0)
-                {
-                    var delay = Task.Delay(TimeSpan.FromMilliseconds(wait));
-                    await (taking ? Task.WhenAny(more!, delay) : delay);
-                }
-
+                await WaitForParkedAsync(parked, taking ? more : null);
                 if (more is { IsCompleted: true })
                 {
                     open = more.Result;
@@ -170,7 +197,8 @@ public sealed class ReadingIngress : BackgroundService
                 publishes++;
             }
 
-            var delivered = await FlushAsync(groups, parked, sends);
+            var delivered = parked.Count > 0 ? RetryParked(parked) : 0;
+            delivered += await FlushAsync(groups, parked, sends);
             _stats.Accepted(publishes, delivered);
             foreach (var list in groups.Values)
             {
@@ -182,6 +210,42 @@ public sealed class ReadingIngress : BackgroundService
         }
     }
 
+    /// <summary>
+    /// Waits until publishes arrive (<paramref name="more"/>, when the shard takes them), a parked sensor's retry is due,
+    /// or a retry in flight ends, whichever is first.
+    /// </summary>
+    private static async Task WaitForParkedAsync(Dictionary<string, Parked> parked, Task<bool>? more)
+    {
+        var waits = new List<Task>(4);
+        var due = long.MaxValue;
+        foreach (var p in parked.Values)
+        {
+            if (p.Retry is { } retry)
+            {
+                if (retry.IsCompleted) return;
+                waits.Add(retry);
+            }
+            else
+            {
+                due = Math.Min(due, p.RetryAt);
+            }
+        }
+
+        if (more is { IsCompleted: true }) return;
+        if (more is not null) waits.Add(more);
+        using var timer = new CancellationTokenSource();
+        if (due != long.MaxValue)
+        {
+            var wait = due - Environment.TickCount64;
+            if (wait <= 0) return;
+            waits.Add(Task.Delay(TimeSpan.FromMilliseconds(wait), timer.Token));
+        }
+
+        if (waits.Count == 0) return;
+        await Task.WhenAny(waits);
+        timer.Cancel(); // the delay, if another wait won
+    }
+
     private static int ParkedReadings(Dictionary<string, Parked> parked)
     {
         var n = 0;
@@ -190,9 +254,75 @@ public sealed class ReadingIngress : BackgroundService
     }
 
     /// <summary>
-    /// Sends each sensor's new readings (behind its parked ones, if it has any) and the parked readings whose retry is
-    /// due, at most one send per sensor, and waits for all of them. A refused send parks its readings. Returns how many
-    /// readings the transport took.
+    /// Settles the parked sensors' retries that have ended (a success sends the next piece at once; a sensor with nothing
+    /// left leaves) and starts the ones that are due, oldest readings first, at most one per sensor and
+    /// <see cref="MqttGatewayOptions.MaxFlushReadings"/> per piece. Returns how many readings the transport took.
+    /// </summary>
+    private int RetryParked(Dictionary<string, Parked> parked)
+    {
+        var delivered = 0;
+        var now = Environment.TickCount64;
+        List<string>? recovered = null;
+        foreach (var (sensorId, p) in parked)
+        {
+            if (p.Retry is { IsCompleted: true } retry)
+            {
+                p.Retry = null;
+                if (retry.IsCompletedSuccessfully)
+                {
+                    delivered += p.RetryCount;
+                    p.Readings.RemoveRange(0, p.RetryCount);
+                    _stats.Parked(0, -p.RetryCount);
+                    if (p.Readings.Count == 0)
+                    {
+                        (recovered ??= []).Add(sensorId);
+                        _logger.LogInformation("Transport {Transport} took the parked readings of sensor {Sensor} after {Failures} refusals", _transport.Name, sensorId, p.Failures);
+                        continue;
+                    }
+
+                    p.RetryAt = now; // the next piece, at once
+                }
+                else
+                {
+                    Refused(sensorId, p, retry, now);
+                }
+            }
+
+            if (p.Retry is null && p.RetryAt <= now)
+            {
+                // Always a copy: later readings of the sensor are appended to p.Readings while this piece is in flight.
+                p.RetryCount = Math.Min(p.Readings.Count, _options.MaxFlushReadings);
+                p.Retry = SendAsync(sensorId, p.Readings.GetRange(0, p.RetryCount));
+            }
+        }
+
+        if (recovered is not null)
+        {
+            foreach (var sensorId in recovered) parked.Remove(sensorId);
+            _stats.Parked(-recovered.Count, 0);
+        }
+
+        return delivered;
+    }
+
+    private void Refused(string sensorId, Parked p, Task send, long now)
+    {
+        _stats.TransportRetry();
+        p.Failures++;
+        p.RetryAt = now + (long)RetryDelay(p.Failures).TotalMilliseconds;
+        // Logged on the first refusal and then at doubling intervals, not once a second for a sensor that stays down.
+        if ((p.Failures & (p.Failures - 1)) == 0)
+        {
+            _logger.LogWarning(send.Exception?.GetBaseException(),
+                "Transport {Transport} refused {Count} readings of sensor {Sensor} ({Failures} times so far); they are parked and retried in {Delay}, the sensor's later readings wait behind them",
+                _transport.Name, p.Readings.Count, sensorId, p.Failures, RetryDelay(p.Failures));
+        }
+    }
+
+    /// <summary>
+    /// Sends each sensor's new readings and waits for them (one flush in flight per shard: a slow transport slows the
+    /// shard's publishers down); a parked sensor's new readings join its parked ones instead. A refused send parks its
+    /// readings. Returns how many readings the transport took.
     /// </summary>
     private async Task<int> FlushAsync(Dictionary<string, List<Reading>> groups, Dictionary<string, Parked> parked, List<Send> sends)
     {
@@ -205,17 +335,8 @@ public sealed class ReadingIngress : BackgroundService
             }
             else
             {
-                sends.Add(new Send(sensorId, readings, null, SendAsync(sensorId, readings)));
+                sends.Add(new Send(sensorId, readings, SendAsync(sensorId, readings)));
             }
-        }
-
-        var now = Environment.TickCount64;
-        foreach (var (sensorId, p) in parked)
-        {
-            if (p.RetryAt > now) continue;
-            // A long backlog goes in flush-sized pieces, oldest first; the rest follows on the next round.
-            var piece = p.Readings.Count <= _options.MaxFlushReadings ? p.Readings : p.Readings.GetRange(0, _options.MaxFlushReadings);
-            sends.Add(new Send(sensorId, piece, p, SendAsync(sensorId, piece)));
         }
 
         if (sends.Count == 0) return 0;
@@ -229,51 +350,20 @@ public sealed class ReadingIngress : BackgroundService
         }
 
         var delivered = 0;
-        now = Environment.TickCount64;
+        var now = Environment.TickCount64;
         foreach (var send in sends)
         {
             if (send.Task.IsCompletedSuccessfully)
             {
                 delivered += send.Readings.Count;
-                if (send.Retry is { } done)
-                {
-                    _stats.Parked(0, -send.Readings.Count);
-                    if (send.Readings.Count == done.Readings.Count)
-                    {
-                        parked.Remove(send.SensorId);
-                        _stats.Parked(-1, 0);
-                        _logger.LogInformation("Transport {Transport} took the parked readings of sensor {Sensor} after {Failures} refusals", _transport.Name, send.SensorId, done.Failures);
-                    }
-                    else
-                    {
-                        done.Readings.RemoveRange(0, send.Readings.Count);
-                        done.Failures = 0;
-                        done.RetryAt = now;
-                    }
-                }
-
                 continue;
             }
 
-            _stats.TransportRetry();
-            var failed = send.Retry;
-            if (failed is null)
-            {
-                // The group's list goes back to the pump's pool, so the parked readings get their own.
-                failed = new Parked(new List<Reading>(send.Readings));
-                parked.Add(send.SensorId, failed);
-                _stats.Parked(1, send.Readings.Count);
-            }
-
-            failed.Failures++;
-            failed.RetryAt = now + (long)RetryDelay(failed.Failures).TotalMilliseconds;
-            // Logged on the first refusal and then at doubling intervals, not once a second for a sensor that stays down.
-            if ((failed.Failures & (failed.Failures - 1)) == 0)
-            {
-                _logger.LogWarning(send.Task.Exception?.GetBaseException(),
-                    "Transport {Transport} refused {Count} readings of sensor {Sensor} ({Failures} times so far); they are parked and retried in {Delay}, the sensor's later readings wait behind them",
-                    _transport.Name, failed.Readings.Count, send.SensorId, failed.Failures, RetryDelay(failed.Failures));
-            }
+            // The group's list goes back to the pump's pool, so the parked readings get their own.
+            var p = new Parked(new List<Reading>(send.Readings));
+            parked.Add(send.SensorId, p);
+            _stats.Parked(1, send.Readings.Count);
+            Refused(send.SensorId, p, send.Task, now);
         }
 
         sends.Clear();
