@@ -114,6 +114,7 @@ public sealed class InvocationRecordGrain(
     public async Task<InvocationRecord> AcceptDestination(string function, string payloadJson, int chainDepth)
     {
         if (state.State.Record is { } existing && !Expired(existing)) return existing;
+        var before = (state.State.Record, state.State.PayloadJson, state.State.ChainDepth, state.State.Destination);
         state.State.Record = new InvocationRecord
         {
             RequestId = this.GetPrimaryKeyString(), Function = function, Status = InvocationStatus.Queued, AcceptedUtc = time.GetUtcNow().UtcDateTime,
@@ -121,7 +122,18 @@ public sealed class InvocationRecordGrain(
         state.State.PayloadJson = payloadJson;
         state.State.ChainDepth = chainDepth;
         state.State.Destination = null;
-        await state.WriteStateAsync();
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch
+        {
+            // Not stored, so not accepted: leave no record in memory that the caller's retry (a destination's sender tries
+            // again) would take for a stored one, answering "accepted" for an event that never runs.
+            (state.State.Record, state.State.PayloadJson, state.State.ChainDepth, state.State.Destination) = before;
+            throw;
+        }
+
         metrics.EventReceived(function); // Lambda's AsyncEventsReceived: stored, so the caller's 202 holds
         var accepted = state.State.Record;
         await KeepAliveAsync();
