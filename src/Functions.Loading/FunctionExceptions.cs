@@ -13,8 +13,18 @@ public sealed class FunctionLoadException(string errorType, string message, Exce
 public sealed class FunctionInitException(Exception inner)
     : Exception($"the function's initialisation threw {inner.GetType().FullName}: {inner.Message}", inner)
 {
-    /// <summary>The type of the exception the function threw (for JavaScript, the error's name).</summary>
-    public string ErrorType { get; init; } = inner.GetType().FullName ?? inner.GetType().Name;
+    /// <summary>The type of the exception the function threw, as <see cref="ErrorTypes.Of"/> names it (for JavaScript, the error's name).</summary>
+    public string ErrorType { get; init; } = ErrorTypes.Of(inner);
+}
+
+/// <summary>The <c>errorType</c> a .NET exception is reported with.</summary>
+public static class ErrorTypes
+{
+    /// <summary>
+    /// Lambda's .NET runtime reports an exception by its type's short name, <see cref="System.Reflection.MemberInfo.Name"/>
+    /// (<c>InvalidOperationException</c>, not <c>System.InvalidOperationException</c>), as this does.
+    /// </summary>
+    public static string Of(Exception exception) => exception.GetType().Name;
 }
 
 /// <summary>The handler used more memory than the function's limit.</summary>

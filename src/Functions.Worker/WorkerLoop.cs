@@ -114,7 +114,7 @@ internal sealed class WorkerLoop(FrameWriter frames, IReadOnlyList<ConsoleLogWri
             var (errorType, init, error) = ex switch
             {
                 FunctionLoadException load => (load.ErrorType, false, (Exception)load),
-                FunctionInitException { InnerException: { } inner } => (ErrorTypeOf(inner), true, inner),
+                FunctionInitException { InnerException: { } inner } => (ErrorTypes.Of(inner), true, inner),
                 _ => ("Runtime.StartError", false, ex),
             };
             frames.Send(WorkerProtocol.StartFailed, w =>
@@ -122,7 +122,11 @@ internal sealed class WorkerLoop(FrameWriter frames, IReadOnlyList<ConsoleLogWri
                 w.WriteString("errorType", errorType);
                 w.WriteString("message", error.Message);
                 w.WriteBoolean("init", init);
-                if (init) w.WriteString("stackTrace", error.StackTrace);
+                if (init)
+                {
+                    w.WriteString("exceptionType", error.GetType().FullName);
+                    w.WriteString("stackTrace", error.StackTrace);
+                }
             });
         }
     }
@@ -189,8 +193,8 @@ internal sealed class WorkerLoop(FrameWriter frames, IReadOnlyList<ConsoleLogWri
             }
             else
             {
-                var errorType = failure is FunctionErrorException own ? own.ErrorType : ErrorTypeOf(failure);
-                SendError(requestId, errorType, failure.Message, failure.StackTrace);
+                if (failure is FunctionErrorException own) SendError(requestId, own.ErrorType, failure.Message, failure.StackTrace);
+                else SendError(requestId, ErrorTypes.Of(failure), failure.Message, failure.StackTrace, failure.GetType().FullName);
             }
         }
         catch (Exception ex) when (IsOutOfMemory(ex))
@@ -199,11 +203,13 @@ internal sealed class WorkerLoop(FrameWriter frames, IReadOnlyList<ConsoleLogWri
         }
     }
 
-    private void SendError(string? requestId, string errorType, string message, string? stackTrace = null)
+    /// <summary>An <c>error</c> frame: <paramref name="errorType"/> as Lambda reports it, <paramref name="exceptionType"/> the .NET exception's full name (for the host).</summary>
+    private void SendError(string? requestId, string errorType, string message, string? stackTrace = null, string? exceptionType = null)
         => frames.Send(WorkerProtocol.Error, w =>
         {
             if (requestId is not null) w.WriteString("requestId", requestId);
             w.WriteString("errorType", errorType);
+            if (exceptionType is not null) w.WriteString("exceptionType", exceptionType);
             w.WriteString("message", message);
             if (stackTrace is not null) w.WriteString("stackTrace", stackTrace);
         });
@@ -291,5 +297,4 @@ internal sealed class WorkerLoop(FrameWriter frames, IReadOnlyList<ConsoleLogWri
         return false;
     }
 
-    private static string ErrorTypeOf(Exception ex) => ex.GetType().FullName ?? ex.GetType().Name;
 }

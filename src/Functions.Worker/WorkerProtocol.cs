@@ -15,10 +15,12 @@ namespace Fleet.Functions.Worker;
 /// functionName, functionVersion, memoryLimitMb, tempDirectory, environment}; <c>invokeResult</c>
 /// {callId, payload | errorType + message}. Closing stdin asks the worker to exit.
 /// <para/>
-/// worker -> host: <c>started</c> {initMs}; <c>startFailed</c> {errorType, message, init, stackTrace};
-/// <c>result</c> {requestId, payload}; <c>error</c> {requestId, errorType, message, stackTrace};
+/// worker -> host: <c>started</c> {initMs}; <c>startFailed</c> {errorType, message, init, exceptionType, stackTrace};
+/// <c>result</c> {requestId, payload}; <c>error</c> {requestId, errorType, exceptionType, message, stackTrace};
 /// <c>log</c> {requestId, level, message, fields}; <c>invokeFunction</c> {callId, requestId, function, payload}.
-/// Payloads are JSON texts carried as JSON strings.
+/// Payloads are JSON texts carried as JSON strings. <c>errorType</c> is what the invocation reports (Lambda's .NET
+/// runtime: the exception type's short name, <c>InvalidOperationException</c>); <c>exceptionType</c>, present when a .NET
+/// exception was thrown, is its full name (<c>System.InvalidOperationException</c>), which the host matches on.
 /// </remarks>
 internal static class WorkerProtocol
 {

@@ -119,7 +119,7 @@ public sealed class ExecutionEnvironment : IExecutionEnvironment
         }
         catch (Exception ex)
         {
-            result = Fail(request, InvocationErrorKind.Unhandled, ex.GetType().FullName ?? ex.GetType().Name, ex.Message, StackLines(ex));
+            result = Fail(request, InvocationErrorKind.Unhandled, ErrorTypes.Of(ex), ex.Message, StackLines(ex));
         }
 
         if (IsBroken && !run.IsCompleted)
@@ -161,7 +161,7 @@ public sealed class ExecutionEnvironment : IExecutionEnvironment
                 FunctionMemoryLimitException mem => Fail(request, InvocationErrorKind.MemoryLimitExceeded, "MemoryLimitExceeded", mem.Message),
                 TimeoutException or OperationCanceledException => Fail(request, InvocationErrorKind.Timeout, "Runtime.InitTimeout", $"the cold start took longer than {_options.InitTimeout.TotalSeconds:0.#} s"),
                 FunctionValidationException bad => Fail(request, InvocationErrorKind.InvalidPackage, "Runtime.InvalidPackage", bad.Message),
-                _ => Fail(request, InvocationErrorKind.Unhandled, ex.GetType().FullName ?? ex.GetType().Name, ex.Message),
+                _ => Fail(request, InvocationErrorKind.Unhandled, ErrorTypes.Of(ex), ex.Message),
             };
             _logger.LogWarning("Cold start of {Function}:{Version} failed: {ErrorType} {Message}", Function.Name, Function.Version, failed.Error!.Type, failed.Error.Message);
             return (failed with { InitDurationMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds }, null);

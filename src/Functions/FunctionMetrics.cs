@@ -4,8 +4,12 @@ using Fleet.Grains.Functions;
 
 namespace Fleet.Functions.Hosting;
 
-/// <summary>Per-function counters on this silo: invocations, errors by kind, cold starts and their durations.</summary>
-public sealed class FunctionMetrics : IDisposable
+/// <summary>
+/// Per-function counters on this silo: invocations, errors by kind, cold starts and their durations; and Lambda's
+/// asynchronous invocation metrics (<c>AsyncEventsReceived</c>, <c>AsyncEventAge</c>, <c>AsyncEventsDropped</c>,
+/// <c>DestinationDeliveryFailures</c>), recorded on the silo that runs the event.
+/// </summary>
+public sealed class FunctionMetrics : IAsyncInvocationMetrics, IDisposable
 {
     public const string MeterName = "Fleet.Functions";
 
@@ -15,6 +19,10 @@ public sealed class FunctionMetrics : IDisposable
     private readonly Counter<long> _coldStarts;
     private readonly Histogram<double> _duration;
     private readonly Histogram<double> _initDuration;
+    private readonly Counter<long> _asyncEventsReceived;
+    private readonly Histogram<double> _asyncEventAge;
+    private readonly Counter<long> _asyncEventsDropped;
+    private readonly Counter<long> _destinationDeliveryFailures;
 
     public FunctionMetrics()
     {
@@ -22,6 +30,14 @@ public sealed class FunctionMetrics : IDisposable
         _coldStarts = _meter.CreateCounter<long>("fleet.function.cold_starts");
         _duration = _meter.CreateHistogram<double>("fleet.function.duration", "ms");
         _initDuration = _meter.CreateHistogram<double>("fleet.function.init_duration", "ms");
+        _asyncEventsReceived = _meter.CreateCounter<long>("fleet.function.async_events_received",
+            description: "Lambda's AsyncEventsReceived: asynchronous events accepted (stored) for processing");
+        _asyncEventAge = _meter.CreateHistogram<double>("fleet.function.async_event_age", "ms",
+            "Lambda's AsyncEventAge: the time from accepting an asynchronous event to each attempt to run it");
+        _asyncEventsDropped = _meter.CreateCounter<long>("fleet.function.async_events_dropped",
+            description: "Lambda's AsyncEventsDropped: asynchronous events that finished without running successfully (sent to an OnFailure destination first, if one is set)");
+        _destinationDeliveryFailures = _meter.CreateCounter<long>("fleet.function.destination_delivery_failures",
+            description: "Lambda's DestinationDeliveryFailures: attempts to send an asynchronous event's invocation record to its destination that failed");
     }
 
     public FunctionStats For(string function) => _byFunction.GetOrAdd(function, static _ => new FunctionStats());
@@ -41,6 +57,19 @@ public sealed class FunctionMetrics : IDisposable
             _initDuration.Record(init, new KeyValuePair<string, object?>("function", function));
         }
     }
+
+    // Tagged with the function's name, as the invocation metrics are (the qualifier it was invoked with is not a tag).
+    private static KeyValuePair<string, object?> FunctionTag(string function)
+        => new("function", FunctionDefinition.Split(function).Name);
+
+    public void EventReceived(string function) => _asyncEventsReceived.Add(1, FunctionTag(function));
+
+    public void EventAge(string function, TimeSpan age) => _asyncEventAge.Record(Math.Max(0, age.TotalMilliseconds), FunctionTag(function));
+
+    public void EventDropped(string function, string condition)
+        => _asyncEventsDropped.Add(1, FunctionTag(function), new KeyValuePair<string, object?>("condition", condition));
+
+    public void DestinationDeliveryFailed(string function) => _destinationDeliveryFailures.Add(1, FunctionTag(function));
 
     public void Dispose() => _meter.Dispose();
 }

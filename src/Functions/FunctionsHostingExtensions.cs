@@ -34,6 +34,7 @@ public static class FunctionsHostingExtensions
         services.TryAddSingleton<IPackageSource, GrainPackageSource>();
         services.AddSingleton<CodeCache>();
         services.AddSingleton<FunctionMetrics>();
+        services.AddSingleton<IAsyncInvocationMetrics>(sp => sp.GetRequiredService<FunctionMetrics>());
         services.AddSingleton<FunctionResolver>();
         services.AddSingleton(sp => new FunctionConcurrency(
             sp.GetRequiredService<IGrainFactory>(),

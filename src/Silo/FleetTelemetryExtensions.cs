@@ -1,3 +1,4 @@
+using Fleet.Functions.Hosting;
 using Fleet.Gateways.Mqtt;
 using Fleet.Grains.Telemetry;
 using OpenTelemetry.Metrics;
@@ -12,7 +13,7 @@ public static class FleetTelemetryExtensions
     {
         var otel = builder.Services.AddOpenTelemetry()
             .WithMetrics(metrics => metrics
-                .AddMeter(PipelineMetrics.MeterName, IngressStats.MeterName, "Microsoft.Orleans")
+                .AddMeter(PipelineMetrics.MeterName, IngressStats.MeterName, FunctionMetrics.MeterName, "Microsoft.Orleans")
                 .AddAspNetCoreInstrumentation()
                 .AddHttpClientInstrumentation()
                 .AddRuntimeInstrumentation());

@@ -257,7 +257,7 @@ public sealed class IsolatedDotNetRuntimeTests(ITestOutputHelper output)
         await using var instance = await StartAsync(Code("Fn::Tests.Thrower::Handle"));
 
         var error = await Assert.ThrowsAsync<FunctionErrorException>(() => instance.InvokeAsync("\"oops\"", new TestFunctionContext()));
-        Assert.Equal("System.InvalidOperationException", error.ErrorType);
+        Assert.Equal("InvalidOperationException", error.ErrorType); // Lambda's .NET runtime: the short name
         Assert.Equal("bad input: oops", error.Message);
         Assert.Contains("Thrower.Handle", error.InnerException!.StackTrace);
 
@@ -269,7 +269,7 @@ public sealed class IsolatedDotNetRuntimeTests(ITestOutputHelper output)
 
         await using var custom = await StartAsync(Code("Fn::Tests.StaticThrower::Handle"));
         var customError = await Assert.ThrowsAsync<FunctionErrorException>(() => custom.InvokeAsync("4", new TestFunctionContext()));
-        Assert.Equal("Tests.CustomError", customError.ErrorType);
+        Assert.Equal("CustomError", customError.ErrorType);
         Assert.Equal("custom 4", customError.Message);
     }
 
@@ -358,7 +358,7 @@ public sealed class IsolatedDotNetRuntimeTests(ITestOutputHelper output)
     {
         var error = await Assert.ThrowsAsync<FunctionInitException>(() => _runtime.StartAsync(Code("Fn::Tests.Broken::Handle"), CancellationToken.None));
 
-        Assert.Equal("System.InvalidOperationException", error.ErrorType);
+        Assert.Equal("InvalidOperationException", error.ErrorType); // Lambda's .NET runtime: the short name
         Assert.IsType<InvalidOperationException>(error.InnerException);
         Assert.Contains("cannot initialise", error.Message);
     }

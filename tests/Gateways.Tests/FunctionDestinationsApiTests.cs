@@ -260,6 +260,43 @@ public sealed class FunctionDestinationsApiTests(FunctionsGatewayHostFixture fix
     }
 
     [Fact]
+    public async Task Lambdas_partial_arn_names_the_function_in_the_path_and_as_a_destination_and_a_malformed_one_is_a_400()
+    {
+        const string Partial = "123456789012:function:";
+        var onSuccess = await Deploy("dest-partial", "return event;");
+        var source = await Deploy("src-partial", "return { doubled: event.n * 2 };");
+
+        var (put, putBody) = await Read(await Host.Http.PutAsync($"/functions/{Partial}{source}/event-invoke-config",
+            Json($$$$"""{"DestinationConfig": {"OnSuccess": {"Destination": "{{{{Partial}}}}{{{{onSuccess}}}}"}}}""")));
+        Assert.True(put == HttpStatusCode.OK, putBody?.ToJsonString());
+        Assert.Equal(source, (string)putBody!["FunctionName"]!);
+        Assert.Equal("$LATEST", (string)putBody["Qualifier"]!);
+        Assert.Equal(HttpStatusCode.OK, (await Read(await Host.Http.GetAsync($"/functions/{Partial}{source}:$LATEST/event-invoke-config"))).Status);
+
+        // Invoke takes every form too: the partial ARN (asynchronously, its record reaching the partial-ARN destination) and the ARN.
+        var (function, record) = await Delivered(await Finished(await InvokeEvent(Partial + source, """{"n": 4}""")));
+        Assert.Equal(onSuccess, function);
+        Assert.Equal(8, (int)record["responsePayload"]!["doubled"]!);
+        var (sync, result) = await Read(await Host.Http.PostAsync($"/functions/arn:aws:lambda:us-west-2:{Partial}{source}:$LATEST/invocations", Json("""{"n": 5}""")));
+        Assert.Equal(HttpStatusCode.OK, sync);
+        Assert.Equal(10, (int)result!["doubled"]!);
+
+        // Malformed: a 400 that says why, never a lookup of a name that cannot exist.
+        foreach (var (method, path) in new[] { (HttpMethod.Get, "event-invoke-config"), (HttpMethod.Post, "invocations") })
+        {
+            using var request = new HttpRequestMessage(method, $"/functions/12345:function:{source}/{path}") { Content = method == HttpMethod.Post ? Json("{}") : null };
+            var (status, error) = await Read(await Host.Http.SendAsync(request));
+            Assert.Equal(HttpStatusCode.BadRequest, status);
+            Assert.Contains("is not a partial function ARN", (string)error!["detail"]!);
+        }
+
+        var (bad, why) = await Read(await Host.Http.PutAsync($"/functions/{source}/event-invoke-config",
+            Json("""{"DestinationConfig": {"OnFailure": {"Destination": "12345:function:dest"}}}""")));
+        Assert.Equal(HttpStatusCode.BadRequest, bad);
+        Assert.Contains("DestinationConfig.OnFailure.Destination '12345:function:dest' is not a partial function ARN", (string)why!["detail"]!);
+    }
+
+    [Fact]
     public async Task A_record_left_unsent_by_a_silo_failure_is_sent_when_the_event_is_next_activated_and_a_resend_is_the_same_event()
     {
         var onSuccess = await Deploy("dest-crash", "return event;");

@@ -136,7 +136,7 @@ internal sealed class IsolatedFunctionInstance : IFunctionInstance
                     var errorType = reply.GetString("errorType") ?? "Runtime.StartError";
                     var message = reply.GetString("message") ?? "";
                     if (reply.TryGetProperty("init", out var init) && init.ValueKind == JsonValueKind.True)
-                        throw new FunctionInitException(IsolatedWorkerException.Recreate(errorType, message, reply.GetString("stackTrace"))) { ErrorType = errorType };
+                        throw new FunctionInitException(IsolatedWorkerException.Recreate(reply.GetString("exceptionType") ?? errorType, errorType, message, reply.GetString("stackTrace"))) { ErrorType = errorType };
                     throw new FunctionLoadException(errorType, message);
                 case WorkerProtocol.Error when reply.GetString("errorType") == WorkerProtocol.MemoryLimitExceeded:
                     throw MemoryLimitException();
@@ -215,8 +215,9 @@ internal sealed class IsolatedFunctionInstance : IFunctionInstance
                 var errorType = reply.GetString("errorType") ?? "Unhandled";
                 var message = reply.GetString("message") ?? "";
                 if (errorType == WorkerProtocol.MemoryLimitExceeded) throw MemoryLimitException();
+                // errorType is the short name Lambda reports; the full name of the .NET exception is what identifies a cancellation.
                 if (context.CancellationToken.IsCancellationRequested
-                    && errorType is "System.OperationCanceledException" or "System.Threading.Tasks.TaskCanceledException")
+                    && reply.GetString("exceptionType") is "System.OperationCanceledException" or "System.Threading.Tasks.TaskCanceledException")
                     throw new TimeoutException($"the function did not finish within its time limit: {message}");
                 throw new FunctionErrorException(errorType, message, new IsolatedWorkerException(errorType, message, reply.GetString("stackTrace")));
             default:
@@ -610,12 +611,15 @@ public sealed class IsolatedWorkerException(string errorType, string message, st
 
     public override string? StackTrace => RemoteStackTrace ?? base.StackTrace;
 
-    /// <summary>The worker's exception rebuilt as its own type when that is a framework exception (so messages name it), else an <see cref="IsolatedWorkerException"/>.</summary>
-    internal static Exception Recreate(string errorType, string message, string? remoteStackTrace)
+    /// <summary>
+    /// The worker's exception rebuilt as its own type when <paramref name="exceptionType"/> (its full name) is a framework
+    /// exception (so messages name it), else an <see cref="IsolatedWorkerException"/> reporting <paramref name="errorType"/>.
+    /// </summary>
+    internal static Exception Recreate(string exceptionType, string errorType, string message, string? remoteStackTrace)
     {
         try
         {
-            var type = typeof(object).Assembly.GetType(errorType, throwOnError: false);
+            var type = typeof(object).Assembly.GetType(exceptionType, throwOnError: false);
             // (message, inner) is a message on every framework exception; (string) alone is a parameter name on some.
             if (type is not null && typeof(Exception).IsAssignableFrom(type) && !type.IsAbstract
                 && type.GetConstructor([typeof(string), typeof(Exception)]) is { } constructor)

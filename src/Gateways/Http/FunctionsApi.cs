@@ -287,7 +287,8 @@ public static class FunctionsApi
     /// </summary>
     private static async Task<IResult> Invoke(string name, string? qualifier, HttpRequest request, FunctionPool pool, FunctionResolver resolver, IGrainFactory grains)
     {
-        var function = qualifier is null ? name : $"{name}:{qualifier}";
+        var (bare, qualified) = Target(name, qualifier);
+        var function = qualified is null ? bare : $"{bare}:{qualified}";
         var payload = await ReadBodyAsync(request, InvocationLimits.MaxPayloadBytes);
         var json = payload.Length == 0 ? "{}" : Encoding.UTF8.GetString(payload);
         if (!IsJson(json))
@@ -354,7 +355,7 @@ public static class FunctionsApi
     /// </summary>
     private static async Task<Ok<EventInvokeConfigView>> SetEventInvokeConfig(string name, string? qualifier, EventInvokeConfigBody? body, bool merge, IGrainFactory grains, FunctionResolver resolver)
     {
-        (name, qualifier) = EventInvokeConfigTarget(name, qualifier);
+        (name, qualifier) = Target(name, qualifier);
         var request = new EventInvokeConfigRequest
         {
             MaximumRetryAttempts = body?.MaximumRetryAttempts,
@@ -372,29 +373,16 @@ public static class FunctionsApi
         => given is null ? (merge ? null : "") : given.Destination ?? "";
 
     /// <summary>
-    /// The function and qualifier of an event-invoke-config request, as Lambda takes them: the path's name may be qualified
-    /// (<c>name:live</c>, or a function ARN) instead of, or as well as, <c>?Qualifier=</c>; when both are given they must
-    /// agree. A malformed qualifier is a 400, not a 404.
+    /// The function and qualifier a request names, as Lambda takes them (Invoke, the event invoke config): the path's name in
+    /// any of Lambda's forms (<see cref="FunctionNames"/>: <c>name</c>, the partial ARN <c>ACCOUNT:function:name</c> or the
+    /// function ARN), optionally qualified (<c>name:live</c>), instead of, or as well as, <c>?Qualifier=</c>; when both are
+    /// given they must agree. A malformed name or qualifier is a 400, not a 404.
     /// </summary>
-    private static (string Name, string? Qualifier) EventInvokeConfigTarget(string name, string? qualifier)
+    private static (string Name, string? Qualifier) Target(string name, string? qualifier)
     {
         if (qualifier is { Length: 0 }) qualifier = null;
-        string function;
-        try
-        {
-            function = name.StartsWith("arn:", StringComparison.Ordinal) ? EventDestinations.ParseFunction(name, "FunctionName") : name;
-        }
-        catch (FunctionValidationException)
-        {
-            throw new FunctionValidationException($"FunctionName '{name}' is not a function name or a Lambda function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER])");
-        }
-
-        var (bare, derived) = FunctionDefinition.Split(function);
-        if (!FunctionValidation.IsValidName(bare))
-            throw new FunctionValidationException($"FunctionName '{name}' does not name a function");
-        if (derived is not null && !EventDestinations.IsValidQualifier(derived))
-            throw new FunctionValidationException($"the qualifier '{derived}' in the function name '{name}' is not valid: $LATEST, a version number or an alias");
-        if (qualifier is not null && !EventDestinations.IsValidQualifier(qualifier))
+        var (bare, derived) = FunctionNames.Parse(name, "FunctionName");
+        if (qualifier is not null && !FunctionNames.IsValidQualifier(qualifier))
             throw new FunctionValidationException($"Qualifier '{qualifier}' is not valid: $LATEST, a version number or an alias");
         if (derived is not null && qualifier is not null && FunctionDefinition.QualifierKey(derived) != FunctionDefinition.QualifierKey(qualifier))
             throw new FunctionValidationException($"The derived qualifier from the function name ('{derived}') does not match the specified qualifier ('{qualifier}')");
@@ -403,7 +391,7 @@ public static class FunctionsApi
 
     private static async Task<Results<Ok<EventInvokeConfigView>, NotFound<FleetApi.ErrorView>>> GetEventInvokeConfig(string name, string? qualifier, IGrainFactory grains)
     {
-        (name, qualifier) = EventInvokeConfigTarget(name, qualifier);
+        (name, qualifier) = Target(name, qualifier);
         if (await grains.GetGrain<IFunctionGrain>(name).Get() is not { } d) return TypedResults.NotFound(new FleetApi.ErrorView("not_found", $"function '{name}' does not exist"));
         if (!d.HasQualifier(qualifier)) return TypedResults.NotFound(new FleetApi.ErrorView("not_found", $"function '{name}' has no version or alias '{qualifier}'"));
         return d.EventInvokeConfigOf(qualifier) is { } config
@@ -413,7 +401,7 @@ public static class FunctionsApi
 
     private static async Task<NoContent> DeleteEventInvokeConfig(string name, string? qualifier, IGrainFactory grains, FunctionResolver resolver)
     {
-        (name, qualifier) = EventInvokeConfigTarget(name, qualifier);
+        (name, qualifier) = Target(name, qualifier);
         await grains.GetGrain<IFunctionGrain>(name).DeleteEventInvokeConfig(qualifier);
         resolver.Invalidate(name);
         return TypedResults.NoContent();

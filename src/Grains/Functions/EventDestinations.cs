@@ -21,54 +21,30 @@ public static partial class EventDestinations
     /// <summary>Lambda's limit on a <c>Destination</c> (its ARN pattern allows up to 350 characters).</summary>
     public const int MaxDestinationLength = 350;
 
-    // Lambda's function ARN: arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER].
-    [GeneratedRegex(@"^arn:aws[a-zA-Z-]*:lambda:[a-z]{2}(-gov)?-[a-z]+-\d:\d{12}:function:(?<name>[^:]+)(:(?<qualifier>[^:]+))?$")]
-    private static partial Regex FunctionArnPattern();
-
-    // Any other ARN: arn:PARTITION:SERVICE:..., to name the service in the refusal.
+    // Any ARN: arn:PARTITION:SERVICE:..., to name the service in the refusal.
     [GeneratedRegex(@"^arn:[^:]*:(?<service>[^:]*):")]
     private static partial Regex AnyArnPattern();
 
     /// <summary>
     /// The function a destination names, as <c>name</c> or <c>name:qualifier</c>. Accepted: Lambda's function ARN
-    /// (<c>arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]</c>; the region and account are not compared, there is
-    /// one platform) and, as a shorthand of this platform, a plain <c>NAME[:QUALIFIER]</c>. Other destination types (SQS,
-    /// SNS, EventBridge, S3) and malformed values throw <see cref="FunctionValidationException"/>. The function need not
-    /// exist yet: like Lambda, the setting names it and delivery finds it (or records that it is missing).
+    /// (<c>arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]</c>, the only form Lambda itself takes here) and, as
+    /// shorthands of this platform, the other forms of a function name (<see cref="FunctionNames"/>: <c>NAME[:QUALIFIER]</c>
+    /// and the partial ARN <c>ACCOUNT:function:NAME[:QUALIFIER]</c>). Other destination types (SQS, SNS, EventBridge, S3)
+    /// and malformed values throw <see cref="FunctionValidationException"/>. The function need not exist yet: like Lambda,
+    /// the setting names it and delivery finds it (or records that it is missing).
     /// </summary>
     public static string ParseFunction(string destination, string field)
     {
         if (destination.Length > MaxDestinationLength)
             throw new FunctionValidationException($"{field} must be at most {MaxDestinationLength} characters");
-        string name;
-        string? qualifier;
-        if (FunctionArnPattern().Match(destination) is { Success: true } arn)
+        if (AnyArnPattern().Match(destination) is { Success: true } any && any.Groups["service"].Value is "sqs" or "sns" or "events" or "s3")
         {
-            name = arn.Groups["name"].Value;
-            qualifier = arn.Groups["qualifier"].Success ? arn.Groups["qualifier"].Value : null;
-        }
-        else if (destination.StartsWith("arn:", StringComparison.Ordinal))
-        {
-            var service = AnyArnPattern().Match(destination) is { Success: true } any ? any.Groups["service"].Value : "";
-            throw new FunctionValidationException(service is "sqs" or "sns" or "events" or "s3"
-                ? $"{field} '{destination}' is an {service} destination: only Lambda function destinations are supported (arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER] or NAME[:QUALIFIER])"
-                : $"{field} '{destination}' is not a Lambda function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]); only function destinations are supported");
-        }
-        else
-        {
-            (name, qualifier) = FunctionDefinition.Split(destination);
+            throw new FunctionValidationException(
+                $"{field} '{destination}' is an {any.Groups["service"].Value} destination: only Lambda function destinations are supported (arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER] or NAME[:QUALIFIER])");
         }
 
-        if (!FunctionValidation.IsValidName(name))
-            throw new FunctionValidationException($"{field} '{destination}' does not name a function: a name is 1-64 letters, digits, '-' or '_'");
-        if (qualifier is not null && !IsValidQualifier(qualifier))
-            throw new FunctionValidationException($"{field} '{destination}' has an invalid qualifier '{qualifier}': $LATEST, a version number or an alias");
-        return qualifier is null ? name : $"{name}:{qualifier}";
+        return FunctionNames.Normalize(destination, field);
     }
-
-    /// <summary><c>$LATEST</c>, a version number or an alias name.</summary>
-    public static bool IsValidQualifier(string qualifier)
-        => qualifier == FunctionDefinition.Latest || (FunctionDefinition.IsVersionNumber(qualifier) && qualifier.Length <= 10) || FunctionValidation.IsValidAlias(qualifier);
 
     /// <summary>
     /// The request id of the event sent to the destination for the event <paramref name="sourceRequestId"/>: derived from

@@ -36,3 +36,23 @@ public interface IFunctionInvoker
 {
     Task<InvocationResult> InvokeAsync(string function, InvocationRequest request, CancellationToken cancellationToken);
 }
+
+/// <summary>
+/// Lambda's asynchronous invocation metrics, recorded by the asynchronous invocation itself (<see cref="InvocationRecordGrain"/>);
+/// <paramref name="function"/> is the function as invoked (<c>name</c>, <c>name:version</c> or <c>name:alias</c>). A port,
+/// implemented by the runtimes' metrics.
+/// </summary>
+public interface IAsyncInvocationMetrics
+{
+    /// <summary><c>AsyncEventsReceived</c>: an event was accepted (stored) for processing.</summary>
+    void EventReceived(string function);
+
+    /// <summary><c>AsyncEventAge</c>: the time from accepting the event to an attempt to run it.</summary>
+    void EventAge(string function, TimeSpan age);
+
+    /// <summary><c>AsyncEventsDropped</c>: the event finished without running successfully (<paramref name="condition"/> in Lambda's words).</summary>
+    void EventDropped(string function, string condition);
+
+    /// <summary><c>DestinationDeliveryFailures</c>: the event's invocation record could not be sent to its destination (one attempt).</summary>
+    void DestinationDeliveryFailed(string function);
+}

@@ -93,6 +93,7 @@ public sealed class InvocationRecordGrain(
     [PersistentState("invocation", StorageNames.Default)] IPersistentState<InvocationRecordState> state,
     IFunctionInvoker invoker,
     IFunctionDirectory directory,
+    IAsyncInvocationMetrics metrics,
     IOptions<AsyncInvocationOptions> options,
     TimeProvider time,
     ILogger<InvocationRecordGrain> logger) : Grain, IInvocationRecordGrain, IRemindable
@@ -113,6 +114,7 @@ public sealed class InvocationRecordGrain(
     public async Task<InvocationRecord> AcceptDestination(string function, string payloadJson, int chainDepth)
     {
         if (state.State.Record is { } existing && !Expired(existing)) return existing;
+        var before = (state.State.Record, state.State.PayloadJson, state.State.ChainDepth, state.State.Destination);
         state.State.Record = new InvocationRecord
         {
             RequestId = this.GetPrimaryKeyString(), Function = function, Status = InvocationStatus.Queued, AcceptedUtc = time.GetUtcNow().UtcDateTime,
@@ -120,7 +122,19 @@ public sealed class InvocationRecordGrain(
         state.State.PayloadJson = payloadJson;
         state.State.ChainDepth = chainDepth;
         state.State.Destination = null;
-        await state.WriteStateAsync();
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch
+        {
+            // Not stored, so not accepted: leave no record in memory that the caller's retry (a destination's sender tries
+            // again) would take for a stored one, answering "accepted" for an event that never runs.
+            (state.State.Record, state.State.PayloadJson, state.State.ChainDepth, state.State.Destination) = before;
+            throw;
+        }
+
+        metrics.EventReceived(function); // Lambda's AsyncEventsReceived: stored, so the caller's 202 holds
         var accepted = state.State.Record;
         await KeepAliveAsync();
         Start();
@@ -247,6 +261,8 @@ public sealed class InvocationRecordGrain(
             }
             else
             {
+                // Lambda's AsyncEventAge: from accepting the event to this attempt (grows with each retry and throttle).
+                metrics.EventAge(record.Function, time.GetUtcNow().UtcDateTime - record.AcceptedUtc);
                 try
                 {
                     result = await invoker.InvokeAsync(record.Function, new InvocationRequest(record.RequestId, payload, null), CancellationToken.None);
@@ -288,6 +304,9 @@ public sealed class InvocationRecordGrain(
                 state.State.PayloadJson = null;
                 state.State.Destination = destination; // the outcome and the record still to send are written together
                 await state.WriteStateAsync();
+                // Lambda's AsyncEventsDropped: every event that did not run successfully, whether or not it has an OnFailure
+                // destination ("events are sent there before being dropped").
+                if (!result.Succeeded) metrics.EventDropped(record.Function, condition);
                 await DeliverAsync();
                 return;
             }
@@ -350,6 +369,7 @@ public sealed class InvocationRecordGrain(
         catch (FunctionValidationException ex)
         {
             logger.LogWarning(ex, "Asynchronous invocation {RequestId}: the destination of {Function} is not valid; its record is not sent", record.RequestId, record.Function);
+            metrics.DestinationDeliveryFailed(record.Function); // a misconfigured destination
             return null;
         }
 
@@ -372,6 +392,7 @@ public sealed class InvocationRecordGrain(
         {
             // Never in the way of the outcome: an event whose record cannot be built is still finished (and not re-run).
             logger.LogError(ex, "Asynchronous invocation {RequestId}: its {Condition} record could not be built; nothing is sent to {Destination}", record.RequestId, condition, destination);
+            metrics.DestinationDeliveryFailed(record.Function);
             return null;
         }
 
@@ -397,12 +418,14 @@ public sealed class InvocationRecordGrain(
             }
             catch (Exception ex) when (ex is not OperationCanceledException && attempt < 5)
             {
+                DeliveryFailed();
                 logger.LogWarning(ex, "Sending the record of {RequestId} to its destination {Destination} failed; trying again", this.GetPrimaryKeyString(), pending.Function);
                 await Task.Delay(backoff, time);
                 backoff *= 2;
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
+                DeliveryFailed();
                 if (state.State.Record?.CompletedUtc is { } done && time.GetUtcNow().UtcDateTime - done > options.Value.MaxEventAge)
                 {
                     // Tried for as long as an event may wait: a delivery failure, logged with the record, and the outcome
@@ -421,5 +444,11 @@ public sealed class InvocationRecordGrain(
         }
 
         await KeepUntilExpiryAsync();
+    }
+
+    /// <summary>Lambda's DestinationDeliveryFailures, counted for the source function at each failed attempt to send its record.</summary>
+    private void DeliveryFailed()
+    {
+        if (state.State.Record is { } record) metrics.DestinationDeliveryFailed(record.Function);
     }
 }
