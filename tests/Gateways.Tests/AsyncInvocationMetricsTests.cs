@@ -163,6 +163,7 @@ public sealed class AsyncInvocationMetricsTests : IClassFixture<FunctionsGateway
     public async Task A_record_its_destination_does_not_accept_is_a_destination_delivery_failure_of_the_source_function()
     {
         var source = "m-src-" + Guid.NewGuid().ToString("n")[..8];
+        var destination = await FunctionsHttp.Deploy(Host, "m-dest-unreachable", "return 1;"); // it exists; its event's store is down
         var grains = Host.Services.GetRequiredService<IGrainFactory>();
         var storage = Host.Services.GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(StorageNames.Default);
 
@@ -177,7 +178,7 @@ public sealed class AsyncInvocationMetricsTests : IClassFixture<FunctionsGateway
                 RequestId = sourceId, Function = source, Status = InvocationStatus.Succeeded, Attempts = 1, AcceptedUtc = now, CompletedUtc = now,
                 Result = new InvocationResult { RequestId = sourceId, PayloadJson = "1" }, DestinationRequestId = destinationId,
             },
-            Destination = new PendingDestination(destinationId, "m-dest-unreachable", """{"version":"1.0"}"""),
+            Destination = new PendingDestination(destinationId, destination, """{"version":"1.0"}"""),
         });
         await storage.WriteStateAsync("invocation", grains.GetGrain<IInvocationRecordGrain>(sourceId).GetGrainId(), state);
 
@@ -186,8 +187,56 @@ public sealed class AsyncInvocationMetricsTests : IClassFixture<FunctionsGateway
         // does not answer a repeated send as if it had (it once kept the unstored record and did, so the record was lost).
         await Eventually(() => Sum(DeliveryFailures, source) >= 5, () => $"DestinationDeliveryFailures of the source function: {Sum(DeliveryFailures, source)}, not 5");
         Assert.Null(await grains.GetGrain<IInvocationRecordGrain>(destinationId).Get());
-        Assert.Empty(Of(DeliveryFailures, "m-dest-unreachable"));
-        Assert.Empty(Of(Received, "m-dest-unreachable")); // never stored, so never received
+        Assert.Empty(Of(Received, destination)); // never stored, so never received
+    }
+
+    [Fact]
+    public async Task A_record_whose_destination_function_does_not_exist_is_a_delivery_failure_not_an_event_of_a_missing_function()
+    {
+        var source = "m-src-" + Guid.NewGuid().ToString("n")[..8];
+        var missing = "m-gone-" + Guid.NewGuid().ToString("n")[..8];
+        var grains = Host.Services.GetRequiredService<IGrainFactory>();
+        var storage = Host.Services.GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(StorageNames.Default);
+        var sourceId = Guid.NewGuid().ToString();
+        var destinationId = Guid.NewGuid().ToString();
+        var now = DateTime.UtcNow;
+        var state = new Orleans.GrainState<InvocationRecordState>(new InvocationRecordState
+        {
+            Record = new InvocationRecord
+            {
+                RequestId = sourceId, Function = source, Status = InvocationStatus.Succeeded, Attempts = 1, AcceptedUtc = now, CompletedUtc = now,
+                Result = new InvocationResult { RequestId = sourceId, PayloadJson = "1" }, DestinationRequestId = destinationId,
+            },
+            Destination = new PendingDestination(destinationId, missing, """{"version":"1.0"}"""),
+        });
+        await storage.WriteStateAsync("invocation", grains.GetGrain<IInvocationRecordGrain>(sourceId).GetGrainId(), state);
+
+        await grains.GetGrain<IInvocationRecordGrain>(sourceId).Get(); // activates it: it tries to send
+        await Eventually(() => Sum(DeliveryFailures, source) >= 5, () => $"DestinationDeliveryFailures of the source function: {Sum(DeliveryFailures, source)}, not 5");
+        Assert.Null(await grains.GetGrain<IInvocationRecordGrain>(destinationId).Get());
+        Assert.Empty(Of(Received, missing));
+    }
+
+    [Fact]
+    public async Task A_throttled_attempt_has_no_event_age_it_invoked_nothing()
+    {
+        var name = await FunctionsHttp.Deploy(Host, "m-off", "return 1;");
+        var (status, answer) = await FunctionsHttp.Read(await Host.Http.PutAsync($"/functions/{name}/concurrency", FunctionsHttp.Json("""{"ReservedConcurrentExecutions": 0}""")));
+        Assert.True(status == HttpStatusCode.OK, answer?.ToJsonString());
+
+        var requestId = await InvokeEvent(name);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (true)
+        {
+            using var response = await Host.Http.GetAsync($"/invocations/{requestId}");
+            var record = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+            if ((int?)record["attempts"] >= 2) break; // throttled twice (the retry after a throttle waits 1 s)
+            Assert.True(DateTime.UtcNow < deadline, $"not throttled twice: {record.ToJsonString()}");
+            await Task.Delay(50);
+        }
+
+        Assert.Equal(1, Sum(Received, name));
+        Assert.Empty(Of(Age, name));
     }
 
     public void Dispose() => _listener.Dispose();

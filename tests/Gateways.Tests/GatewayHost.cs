@@ -90,10 +90,18 @@ public sealed class BrokenGrainStorage(Orleans.Storage.IGrainStorage inner) : Or
 
     public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => inner.ReadStateAsync(stateName, grainId, grainState);
 
+    /// <summary>Invocation records with this prefix refuse the write of a finished event with nothing left to send (the outcome, or forgetting a sent record).</summary>
+    public const string FinishedPrefix = "finishedbroken-";
+
     public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
-        => grainId.Key.ToString()!.StartsWith(Prefix, StringComparison.Ordinal)
-            ? throw new InvalidOperationException($"storage for {grainId} is down")
-            : inner.WriteStateAsync(stateName, grainId, grainState);
+    {
+        var key = grainId.Key.ToString()!;
+        if (key.StartsWith(Prefix, StringComparison.Ordinal)) throw new InvalidOperationException($"storage for {grainId} is down");
+        if (key.StartsWith(FinishedPrefix, StringComparison.Ordinal)
+            && grainState.State is Fleet.Grains.Functions.InvocationRecordState { Record.CompletedUtc: not null, Destination: null })
+            throw new InvalidOperationException($"storage for {grainId} refuses the finished record");
+        return inner.WriteStateAsync(stateName, grainId, grainState);
+    }
 
     public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => inner.ClearStateAsync(stateName, grainId, grainState);
 }

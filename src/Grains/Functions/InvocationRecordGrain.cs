@@ -261,8 +261,7 @@ public sealed class InvocationRecordGrain(
             }
             else
             {
-                // Lambda's AsyncEventAge: from accepting the event to this attempt (grows with each retry and throttle).
-                metrics.EventAge(record.Function, time.GetUtcNow().UtcDateTime - record.AcceptedUtc);
+                var attemptAge = time.GetUtcNow().UtcDateTime - record.AcceptedUtc;
                 try
                 {
                     result = await invoker.InvokeAsync(record.Function, new InvocationRequest(record.RequestId, payload, null), CancellationToken.None);
@@ -271,6 +270,11 @@ public sealed class InvocationRecordGrain(
                 {
                     result = InvocationResult.Failed(record.RequestId, InvocationErrorKind.Throttled, "Runtime.SystemError", ex.Message, record.Function);
                 }
+
+                // Lambda's AsyncEventAge: from accepting the event to when the function is invoked (grows with each retry and
+                // throttle); an attempt that was throttled or found no function invoked nothing.
+                if (result.Error?.Kind is not (InvocationErrorKind.Throttled or InvocationErrorKind.NotFound or InvocationErrorKind.InvalidRequest))
+                    metrics.EventAge(record.Function, attemptAge);
             }
 
             var kind = result.Error?.Kind;
@@ -294,16 +298,14 @@ public sealed class InvocationRecordGrain(
                     : kind is InvocationErrorKind.NotFound or InvocationErrorKind.InvalidRequest || functionErrors > maxRetries ? EventDestinations.RetriesExhausted
                     : EventDestinations.EventAgeExceeded;
                 var destination = await DestinationOfAsync(record, condition, result, payload, completed);
-                state.State.Record = record with
+                var finished = record with
                 {
                     Status = result.Succeeded ? InvocationStatus.Succeeded : InvocationStatus.Failed,
                     Result = result,
                     CompletedUtc = completed,
                     DestinationRequestId = destination?.RequestId,
                 };
-                state.State.PayloadJson = null;
-                state.State.Destination = destination; // the outcome and the record still to send are written together
-                await state.WriteStateAsync();
+                if (!await StoreOutcomeAsync(record, finished, destination)) return;
                 // Lambda's AsyncEventsDropped: every event that did not run successfully, whether or not it has an OnFailure
                 // destination ("events are sent there before being dropped").
                 if (!result.Succeeded) metrics.EventDropped(record.Function, condition);
@@ -316,6 +318,49 @@ public sealed class InvocationRecordGrain(
             state.State.Record = record;
             await state.WriteStateAsync(); // the attempt and error counts and the retry's due time survive a crash
             await Task.Delay(wait.Value, time);
+        }
+    }
+
+    /// <summary>
+    /// Stores the finished outcome and the record still to send with it (written together), retrying a store that refuses
+    /// with backoff. Until it is stored, memory keeps the running event, so GET never answers an outcome the store does
+    /// not have, and the reminder or a new activation finds the event unfinished; only if this activation ends first does
+    /// the event run again (at least once, as Lambda's queue). False when a write conflict showed that another activation
+    /// has written the record: this one then steps aside.
+    /// </summary>
+    private async Task<bool> StoreOutcomeAsync(InvocationRecord running, InvocationRecord finished, PendingDestination? destination)
+    {
+        var payload = state.State.PayloadJson;
+        var backoff = TimeSpan.FromMilliseconds(200);
+        for (var attempt = 1; ; attempt++)
+        {
+            state.State.Record = finished;
+            state.State.PayloadJson = null;
+            state.State.Destination = destination;
+            try
+            {
+                await state.WriteStateAsync();
+                return true;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                state.State.Record = running;
+                state.State.PayloadJson = payload;
+                state.State.Destination = null;
+                if (ex is Orleans.Storage.InconsistentStateException)
+                {
+                    logger.LogWarning(ex, "Asynchronous invocation {RequestId}: its record was written elsewhere; this activation steps aside", running.RequestId);
+                    DeactivateOnIdle();
+                    return false;
+                }
+
+                if ((attempt & (attempt - 1)) == 0)
+                    logger.LogWarning(ex, "Asynchronous invocation {RequestId} finished ({Status}), but storing its outcome failed ({Attempt} times so far); trying again in {Delay}",
+                        running.RequestId, finished.Status, attempt, backoff);
+                DelayDeactivation(backoff + TimeSpan.FromMinutes(1));
+                await Task.Delay(backoff, time);
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromMinutes(1).Ticks));
+            }
         }
     }
 
@@ -412,9 +457,12 @@ public sealed class InvocationRecordGrain(
         {
             try
             {
+                // A destination function that does not exist (deleted, or never deployed) is a misconfigured resource: a
+                // delivery failure of the source, not an event accepted under a name nothing answers to.
+                var (name, _) = FunctionDefinition.Split(pending.Function);
+                if (await directory.GetAsync(name) is null)
+                    throw new InvalidOperationException($"the destination function {pending.Function} does not exist");
                 await GrainFactory.GetGrain<IInvocationRecordGrain>(pending.RequestId).AcceptDestination(pending.Function, pending.PayloadJson, state.State.ChainDepth + 1);
-                state.State.Destination = null;
-                await state.WriteStateAsync();
             }
             catch (Exception ex) when (ex is not OperationCanceledException && attempt < 5)
             {
@@ -422,6 +470,7 @@ public sealed class InvocationRecordGrain(
                 logger.LogWarning(ex, "Sending the record of {RequestId} to its destination {Destination} failed; trying again", this.GetPrimaryKeyString(), pending.Function);
                 await Task.Delay(backoff, time);
                 backoff *= 2;
+                continue;
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -432,8 +481,7 @@ public sealed class InvocationRecordGrain(
                     // then expires as usual instead of being kept (and retried) for good.
                     logger.LogError(ex, "Gave up sending the record of {RequestId} to its destination {Destination} after {Age}: {Record}",
                         this.GetPrimaryKeyString(), pending.Function, options.Value.MaxEventAge, pending.PayloadJson);
-                    state.State.Destination = null;
-                    await state.WriteStateAsync();
+                    if (!await ClearDestinationAsync(pending)) return;
                     break;
                 }
 
@@ -441,9 +489,49 @@ public sealed class InvocationRecordGrain(
                 await KeepAliveAsync();
                 return;
             }
+
+            // Delivered. Forgetting it is this record's own write: a failure there is no delivery failure, and the record
+            // stays pending (in memory as in the store), so sending it again finds the destination's event already accepted.
+            if (!await ClearDestinationAsync(pending))
+            {
+                await KeepAliveAsync();
+                return;
+            }
         }
 
         await KeepUntilExpiryAsync();
+    }
+
+    /// <summary>
+    /// Stores that the record no longer has <paramref name="pending"/> to send, retrying a refused write a few times; on
+    /// failure memory keeps it pending, as the store does, and false is returned (the resume reminder tries again).
+    /// </summary>
+    private async Task<bool> ClearDestinationAsync(PendingDestination pending)
+    {
+        var backoff = TimeSpan.FromMilliseconds(200);
+        for (var attempt = 1; ; attempt++)
+        {
+            state.State.Destination = null;
+            try
+            {
+                await state.WriteStateAsync();
+                return true;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                state.State.Destination = pending;
+                if (ex is Orleans.Storage.InconsistentStateException || attempt >= 5)
+                {
+                    logger.LogWarning(ex, "Asynchronous invocation {RequestId}: its record was sent to {Destination}, but storing that failed; the resume reminder sends it again (the destination keeps one event)",
+                        this.GetPrimaryKeyString(), pending.Function);
+                    if (ex is Orleans.Storage.InconsistentStateException) DeactivateOnIdle();
+                    return false;
+                }
+
+                await Task.Delay(backoff, time);
+                backoff *= 2;
+            }
+        }
     }
 
     /// <summary>Lambda's DestinationDeliveryFailures, counted for the source function at each failed attempt to send its record.</summary>
