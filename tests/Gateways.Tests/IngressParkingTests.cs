@@ -132,4 +132,40 @@ public sealed class IngressParkingTests
         Assert.Equal(5, sensor.LastReading!.Metrics.Single().Value);
         Assert.Equal((0, 0), await ParkedAsync(host));
     }
+
+    [Fact]
+    public async Task A_sensor_with_its_limit_of_parked_readings_has_further_publishes_refused_as_overloaded_while_others_flow()
+    {
+        await using var host = await GatewayHost.StartAsync(new Dictionary<string, string?>
+        {
+            ["Mqtt:ProducerShards"] = "1",
+            ["Mqtt:MaxParkedPerSensor"] = "2",
+        });
+        host.Gate.Failing = true;
+
+        await PostAsync(host, "failing-f", (1, 1), (2, 2));
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (await ParkedAsync(host) != (1, 2))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"not parked: {await ParkedAsync(host)}");
+            await Task.Delay(20);
+        }
+
+        var refused = await host.Http.PostAsync("/sensors/failing-f/readings", Json($"[{GatewayHost.Reading(3, 3)}]"));
+        var body = await refused.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+        Assert.Contains("overloaded", body);
+        Assert.Contains("has 2 readings the silo cannot deliver yet", body);
+        Assert.Equal((1, 2), await ParkedAsync(host)); // nothing of it was queued
+
+        await PostAsync(host, "healthy-g", (1, 1));
+        await host.WaitForSensorAsync("healthy-g", s => s.Counts.Accepted == 1);
+
+        host.Gate.Failing = false;
+        await host.WaitForSensorAsync("failing-f", s => s.Counts.Accepted == 2);
+        await PostAsync(host, "failing-f", (3, 3)); // sent again once the parked readings drained: taken
+        // (refusals reach the sensor's counts once a second)
+        var sensor = await host.WaitForSensorAsync("failing-f", s => s.Counts.Accepted == 3 && s.Counts.RejectedByReason.GetValueOrDefault("overloaded") == 1);
+        Assert.Equal(3, sensor.LastReading!.Metrics.Single().Value);
+    }
 }

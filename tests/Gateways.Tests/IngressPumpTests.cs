@@ -167,6 +167,23 @@ public sealed class IngressPumpTests
     }
 
     [Fact]
+    public async Task Readings_still_refused_when_the_host_stops_waiting_are_counted_lost_and_the_pump_ends()
+    {
+        var transport = new Transport(id => id == "bad");
+        var stats = new IngressStats();
+        var ingress = new ReadingIngress(transport, stats, Options.Create(new MqttGatewayOptions { ProducerShards = 1 }), NullLogger<ReadingIngress>.Instance);
+        await ingress.StartAsync(CancellationToken.None);
+        await ingress.TryEnqueueAsync("bad", [R(1), R(2), R(3)], Timeout.InfiniteTimeSpan);
+        while (stats.ParkedReadings < 3) await Task.Delay(1);
+
+        using var shutdownTimeout = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+        await ingress.StopAsync(shutdownTimeout.Token);
+        await ingress.ExecuteTask!.WaitAsync(TimeSpan.FromSeconds(5)); // gives up at its next retry (at most 1 s away)
+        Assert.Equal(3, stats.Lost);
+        Assert.Equal((0, 0), (stats.ParkedSensors, stats.ParkedReadings));
+    }
+
+    [Fact]
     public async Task A_stop_while_parked_and_full_drains_once_the_transport_recovers()
     {
         var down = true;

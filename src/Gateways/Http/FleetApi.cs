@@ -24,7 +24,7 @@ public static class FleetApi
         app.MapGet("/health", Health);
         app.MapGet("/ingress", (IngressStats stats, ReadingIngress ingress) => TypedResults.Ok(new IngressView(
             stats.Publishes, stats.Readings, stats.RejectedTotal, stats.RejectedByReason(), stats.TransportRetries, ingress.Backlog,
-            stats.ParkedSensors, stats.ParkedReadings)));
+            stats.ParkedSensors, stats.ParkedReadings, stats.Lost)));
         app.MapGet("/stats/pipeline", PipelineStats);
         app.MapGet("/stats/memory", MemoryStats);
 
@@ -45,7 +45,7 @@ public static class FleetApi
     public sealed record HealthView(string Status, int MqttPort, bool MqttRunning, int IngressBacklog, DateTime StartedAtUtc);
 
     public sealed record IngressView(long Publishes, long Readings, long Rejected, IReadOnlyDictionary<string, long> RejectedByReason, long TransportRetries, int Backlog,
-        long ParkedSensors, long ParkedReadings);
+        long ParkedSensors, long ParkedReadings, long Lost);
 
     public sealed record LatencyView(long Count, double P50Ms, double P90Ms, double P99Ms, double P999Ms);
 

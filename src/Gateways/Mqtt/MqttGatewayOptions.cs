@@ -44,6 +44,14 @@ public sealed class MqttGatewayOptions
     [Range(1, 10_000_000)]
     public int QueueCapacity { get; set; } = 50_000;
 
+    /// <summary>
+    /// Most readings one sensor may have parked (refused by the transport, waiting to be sent again in order) before its
+    /// further publishes are refused as <c>overloaded</c> (nothing queued: the device sends again later). Keeps a sensor
+    /// that cannot take readings from filling its shard's queue and holding back the other sensors there.
+    /// </summary>
+    [Range(1, 10_000_000)]
+    public int MaxParkedPerSensor { get; set; } = 10_000;
+
     /// <summary>Independent producer loops (readings of one sensor always share one, so order holds).</summary>
     [Range(1, 256)]
     public int ProducerShards { get; set; } = 4;

@@ -51,6 +51,8 @@ public sealed class ReadingIngress : BackgroundService
     /// </summary>
     public async ValueTask<string?> TryEnqueueAsync(string sensorId, Reading[] readings, TimeSpan deadline, CancellationToken aborted = default)
     {
+        if (Volatile.Read(ref _refusingCount) != 0 && _refusing.TryGetValue(sensorId, out var waiting))
+            return $"sensor {sensorId} has {waiting} readings the silo cannot deliver yet (its transport refuses them); nothing was queued, send again later";
         var writer = ShardOf(sensorId).Writer;
         var pending = new Pending(sensorId, readings);
         if (writer.TryWrite(pending)) return null;
@@ -68,6 +70,24 @@ public sealed class ReadingIngress : BackgroundService
         catch (ChannelClosedException)
         {
             return "the silo is stopping; nothing was queued, send again later";
+        }
+    }
+
+    /// <summary>Sensors with <see cref="MqttGatewayOptions.MaxParkedPerSensor"/> readings parked, whose publishes are refused until they drain.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _refusing = new(StringComparer.Ordinal);
+    private int _refusingCount;
+
+    /// <summary>Notes how many readings <paramref name="sensorId"/> has parked (0: none), refusing its publishes at the limit.</summary>
+    private void Track(string sensorId, int parked)
+    {
+        if (parked >= _options.MaxParkedPerSensor)
+        {
+            if (_refusing.TryAdd(sensorId, parked)) Interlocked.Increment(ref _refusingCount);
+            else _refusing[sensorId] = parked;
+        }
+        else if (_refusing.TryRemove(sensorId, out _))
+        {
+            Interlocked.Decrement(ref _refusingCount);
         }
     }
 
@@ -159,6 +179,7 @@ public sealed class ReadingIngress : BackgroundService
                 {
                     foreach (var (sensorId, p) in parked)
                     {
+                        Track(sensorId, 0);
                         _logger.LogError("Stopped with {Count} readings of sensor {Sensor} the transport refused {Failures} times (seq {First}..{Last}); they are lost",
                             p.Readings.Count, sensorId, p.Failures, p.Readings[0].Seq, p.Readings[^1].Seq);
                     }
@@ -273,6 +294,7 @@ public sealed class ReadingIngress : BackgroundService
                     delivered += p.RetryCount;
                     p.Readings.RemoveRange(0, p.RetryCount);
                     _stats.Parked(0, -p.RetryCount);
+                    Track(sensorId, p.Readings.Count);
                     if (p.Readings.Count == 0)
                     {
                         (recovered ??= []).Add(sensorId);
@@ -332,6 +354,7 @@ public sealed class ReadingIngress : BackgroundService
             {
                 p.Readings.AddRange(readings);
                 _stats.Parked(0, readings.Count);
+                Track(sensorId, p.Readings.Count);
             }
             else
             {
@@ -363,6 +386,7 @@ public sealed class ReadingIngress : BackgroundService
             var p = new Parked(new List<Reading>(send.Readings));
             parked.Add(send.SensorId, p);
             _stats.Parked(1, send.Readings.Count);
+            Track(send.SensorId, p.Readings.Count);
             Refused(send.SensorId, p, send.Task, now);
         }
 
