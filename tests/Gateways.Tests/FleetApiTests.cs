@@ -33,8 +33,20 @@ public sealed class FleetApiTests(GatewayHostFixture fixture) : IClassFixture<Ga
     {
         var error = await ErrorOf(await Host.Http.GetAsync(path), HttpStatusCode.BadRequest);
         Assert.Equal("bad_request", (string?)error["error"]);
-        Assert.Contains(parameter, (string?)error["detail"]);
+        Assert.StartsWith($"{parameter} must be an integer (got ", (string?)error["detail"]);
     }
+
+    [Theory]
+    [InlineData("""{"allowedLatenessMs": "abc"}""", "the value at $.allowedLatenessMs must be an integer")]
+    [InlineData("""{"smoothingAlpha": "x"}""", "the value at $.smoothingAlpha must be a number")]
+    [InlineData("""{"metrics": [1]}""", "the value at $.metrics must be an object (name: value)")]
+    [InlineData("""{"detector": 7}""", "the value at $.detector must be a string")]
+    public async Task A_value_of_the_wrong_type_is_named_in_the_apis_words_not_dotnets(string body, string detail)
+    {
+        var error = await ErrorOf(await Host.Http.PutAsync("/sensors/cfg-words/config", Json(body)), HttpStatusCode.BadRequest);
+        Assert.Equal(detail, (string?)error["detail"]);
+    }
+
 
     // --- PUT /sensors/{id}/config ----------------------------------------------------------------
 

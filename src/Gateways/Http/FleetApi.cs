@@ -122,7 +122,7 @@ public static class FleetApi
         }
         catch (JsonException ex)
         {
-            return TypedResults.BadRequest(new ErrorView("malformed_json", ex.Message));
+            return TypedResults.BadRequest(new ErrorView("malformed_json", HttpErrors.Describe(ex)));
         }
 
         if (config is null)
