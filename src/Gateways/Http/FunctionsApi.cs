@@ -287,7 +287,7 @@ public static class FunctionsApi
     /// </summary>
     private static async Task<IResult> Invoke(string name, string? qualifier, HttpRequest request, FunctionPool pool, FunctionResolver resolver, IGrainFactory grains)
     {
-        var (bare, qualified) = Target(name, qualifier);
+        var (bare, qualified) = Target(name, qualifier, invoke: true);
         var function = qualified is null ? bare : $"{bare}:{qualified}";
         var payload = await ReadBodyAsync(request, InvocationLimits.MaxPayloadBytes);
         var json = payload.Length == 0 ? "{}" : Encoding.UTF8.GetString(payload);
@@ -373,19 +373,26 @@ public static class FunctionsApi
         => given is null ? (merge ? null : "") : given.Destination ?? "";
 
     /// <summary>
-    /// The function and qualifier a request names, as Lambda takes them (Invoke, the event invoke config): the path's name in
-    /// any of Lambda's forms (<see cref="FunctionNames"/>: <c>name</c>, the partial ARN <c>ACCOUNT:function:name</c> or the
-    /// function ARN), optionally qualified (<c>name:live</c>), instead of, or as well as, <c>?Qualifier=</c>; when both are
-    /// given they must agree. A malformed name or qualifier is a 400, not a 404.
+    /// The function and qualifier a request names, as Lambda takes them: the path's name in any of Lambda's forms
+    /// (<see cref="FunctionNames"/>: <c>name</c>, the partial ARN <c>ACCOUNT:function:name</c>, the function ARN, ...),
+    /// optionally qualified (<c>name:live</c>), instead of, or as well as, <c>?Qualifier=</c>; when both are given they must
+    /// agree. Invoke takes Lambda's Invoke pattern (up to 170 characters, '.' allowed in the name); the other operations
+    /// (<paramref name="invoke"/> false) Lambda's pattern of theirs (up to 140, no '.'). A value the pattern refuses is a 400;
+    /// one it allows that names no function (a name no function of this platform can have, a version or alias that does
+    /// not exist) is left to be not found (404), as in Lambda.
     /// </summary>
-    private static (string Name, string? Qualifier) Target(string name, string? qualifier)
+    private static (string Name, string? Qualifier) Target(string name, string? qualifier, bool invoke = false)
     {
         if (qualifier is { Length: 0 }) qualifier = null;
-        var (bare, derived) = FunctionNames.Parse(name, "FunctionName");
-        if (qualifier is not null && !FunctionNames.IsValidQualifier(qualifier))
-            throw new FunctionValidationException($"Qualifier '{qualifier}' is not valid: $LATEST, a version number or an alias");
+        var (bare, derived) = invoke
+            ? FunctionNames.Parse(name, "FunctionName")
+            : FunctionNames.Parse(name, "FunctionName", FunctionNames.MaxLengthWithoutPeriods, periods: false);
+        if (qualifier is not null && !FunctionNames.IsValidQualifierParameter(qualifier))
+            throw new FunctionValidationException($"Qualifier '{qualifier}' is not valid: 1-{FunctionNames.MaxQualifierLength} letters, digits, '$', '_' or '-' ($LATEST, a version number or an alias)");
         if (derived is not null && qualifier is not null && FunctionDefinition.QualifierKey(derived) != FunctionDefinition.QualifierKey(qualifier))
             throw new FunctionValidationException($"The derived qualifier from the function name ('{derived}') does not match the specified qualifier ('{qualifier}')");
+        // Not a grain to activate (and a storage read) for a name no function can have: the function does not exist.
+        if (!invoke && !FunctionValidation.IsValidName(bare)) throw new FunctionNotFoundException($"function '{bare}' does not exist");
         return (bare, qualifier ?? derived);
     }
 

@@ -43,7 +43,7 @@ public static partial class EventDestinations
                 $"{field} '{destination}' is an {any.Groups["service"].Value} destination: only Lambda function destinations are supported (arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER] or NAME[:QUALIFIER])");
         }
 
-        return FunctionNames.Normalize(destination, field);
+        return FunctionNames.Normalize(destination, field, MaxDestinationLength);
     }
 
     /// <summary>
