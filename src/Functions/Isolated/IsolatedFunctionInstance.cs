@@ -215,15 +215,23 @@ internal sealed class IsolatedFunctionInstance : IFunctionInstance
                 var errorType = reply.GetString("errorType") ?? "Unhandled";
                 var message = reply.GetString("message") ?? "";
                 if (errorType == WorkerProtocol.MemoryLimitExceeded) throw MemoryLimitException();
-                // errorType is the short name Lambda reports; the full name of the .NET exception is what identifies a cancellation.
-                if (context.CancellationToken.IsCancellationRequested
-                    && reply.GetString("exceptionType") is "System.OperationCanceledException" or "System.Threading.Tasks.TaskCanceledException")
+                if (context.CancellationToken.IsCancellationRequested && IsCancellation(reply))
                     throw new TimeoutException($"the function did not finish within its time limit: {message}");
                 throw new FunctionErrorException(errorType, message, new IsolatedWorkerException(errorType, message, reply.GetString("stackTrace")));
             default:
                 throw new FunctionErrorException("Runtime.ProtocolError", $"the worker answered the invocation with '{WorkerProtocol.TypeOf(reply)}'");
         }
     }
+
+    /// <summary>
+    /// True when an <c>error</c> frame reports an <see cref="OperationCanceledException"/> or <see cref="TaskCanceledException"/>
+    /// (what a handler that honours its token throws at the timeout). This worker sends <c>errorType</c> as Lambda reports
+    /// it (the short name) and <c>exceptionType</c> (the full name); an older worker sends no <c>exceptionType</c> and the
+    /// full name as <c>errorType</c>. So: <c>exceptionType</c>, else <c>errorType</c>, by either name.
+    /// </summary>
+    internal static bool IsCancellation(JsonElement reply)
+        => (reply.GetString("exceptionType") ?? reply.GetString("errorType")) is
+            "System.OperationCanceledException" or "OperationCanceledException" or "System.Threading.Tasks.TaskCanceledException" or "TaskCanceledException";
 
     private Operation Begin(string requestId, IFunctionContext? context, bool starting)
     {
