@@ -27,4 +27,46 @@ public sealed class WorkerProtocolSkewTests
     [InlineData("""{"type":"error","requestId":"r","message":"no type at all"}""", false)]
     public void A_cancellation_is_recognised_from_this_worker_and_from_an_older_one(string reply, bool cancellation)
         => Assert.Equal(cancellation, IsolatedFunctionInstance.IsCancellation(Reply(reply)));
+
+    private const string LambdaMessage = "An exception was thrown when the constructor for type 'Tests.Broken' was invoked. Check inner exception for more details.";
+
+    [Fact]
+    public void A_constructor_that_threw_in_this_worker_is_lambdas_LambdaException_with_the_cause_it_sent()
+    {
+        var reply = Reply("""
+            {"type":"startFailed","errorType":"LambdaException","message":"MESSAGE","init":true,
+             "exceptionType":"System.InvalidOperationException","stackTrace":"   at Tests.Broken..ctor()",
+             "cause":{"errorType":"InvalidOperationException","errorMessage":"cannot initialise","stackTrace":["at Tests.Broken..ctor()"],
+                      "cause":{"errorType":"FileNotFoundException","errorMessage":"settings.json is missing"}}}
+            """.Replace("MESSAGE", LambdaMessage));
+
+        var init = IsolatedFunctionInstance.InitException(reply, "LambdaException", LambdaMessage, "Fn::Tests.Broken::Handle");
+
+        Assert.Equal("LambdaException", init.ErrorType);
+        Assert.Equal(LambdaMessage, init.ErrorMessage);
+        Assert.IsType<InvalidOperationException>(init.InnerException);
+        Assert.Equal("InvalidOperationException", init.Cause!.ErrorType);
+        Assert.Equal("cannot initialise", init.Cause.ErrorMessage);
+        Assert.Equal(["at Tests.Broken..ctor()"], init.Cause.StackTrace);
+        Assert.Equal("FileNotFoundException", init.Cause.Cause!.ErrorType);
+        Assert.Null(init.Cause.Cause.StackTrace);
+    }
+
+    [Theory]
+    [InlineData("InvalidOperationException", "System.InvalidOperationException")] // the previous worker: the short name and the full one
+    [InlineData("System.InvalidOperationException", null)] // older still: the full name only
+    public void A_constructor_that_threw_in_an_older_worker_is_a_LambdaException_too_its_exception_the_cause(string errorType, string? exceptionType)
+    {
+        var typeField = exceptionType is null ? "" : $"\"exceptionType\":\"{exceptionType}\",";
+        var reply = Reply($$"""{"type":"startFailed","errorType":"{{errorType}}","message":"cannot initialise","init":true,{{typeField}}"stackTrace":"   at Tests.Broken..ctor()\n   at Other.Frame()"}""");
+
+        var init = IsolatedFunctionInstance.InitException(reply, errorType, "cannot initialise", "Fn::Tests.Broken::Handle");
+
+        Assert.Equal("LambdaException", init.ErrorType);
+        Assert.Equal(LambdaMessage, init.ErrorMessage);
+        Assert.IsType<InvalidOperationException>(init.InnerException);
+        Assert.Equal("InvalidOperationException", init.Cause!.ErrorType);
+        Assert.Equal("cannot initialise", init.Cause.ErrorMessage);
+        Assert.Equal(["at Tests.Broken..ctor()", "at Other.Frame()"], init.Cause.StackTrace);
+    }
 }

@@ -135,8 +135,7 @@ internal sealed class IsolatedFunctionInstance : IFunctionInstance
                 case WorkerProtocol.StartFailed:
                     var errorType = reply.GetString("errorType") ?? "Runtime.StartError";
                     var message = reply.GetString("message") ?? "";
-                    if (reply.TryGetProperty("init", out var init) && init.ValueKind == JsonValueKind.True)
-                        throw new FunctionInitException(IsolatedWorkerException.Recreate(reply.GetString("exceptionType") ?? errorType, errorType, message, reply.GetString("stackTrace"))) { ErrorType = errorType };
+                    if (reply.TryGetProperty("init", out var init) && init.ValueKind == JsonValueKind.True) throw InitException(reply, errorType, message);
                     throw new FunctionLoadException(errorType, message);
                 case WorkerProtocol.Error when reply.GetString("errorType") == WorkerProtocol.MemoryLimitExceeded:
                     throw MemoryLimitException();
@@ -149,6 +148,33 @@ internal sealed class IsolatedFunctionInstance : IFunctionInstance
             End(op);
         }
     }
+
+    /// <summary>
+    /// The handler's constructor threw in the worker: Lambda's <c>LambdaException</c>, the constructor's exception its
+    /// <c>cause</c>. This worker sends that document; an older one sent the constructor's exception itself (its type as
+    /// <c>errorType</c>, the short or, older still, the full name), which becomes the cause here.
+    /// </summary>
+    private FunctionInitException InitException(JsonElement reply, string errorType, string message)
+        => InitException(reply, errorType, message, _code.Configuration.Handler);
+
+    internal static FunctionInitException InitException(JsonElement reply, string errorType, string message, string handler)
+    {
+        var exceptionType = reply.GetString("exceptionType");
+        var stackTrace = reply.GetString("stackTrace");
+        if (reply.TryGetProperty("cause", out var sent) && WorkerProtocol.ReadErrorDocument(sent) is { } cause)
+        {
+            var thrown = IsolatedWorkerException.Recreate(exceptionType ?? cause.ErrorType, cause.ErrorType, cause.ErrorMessage, stackTrace);
+            return new FunctionInitException(thrown) { ErrorType = errorType, ErrorMessage = message, Cause = cause };
+        }
+
+        var shortName = ShortTypeName(exceptionType ?? errorType);
+        var old = IsolatedWorkerException.Recreate(exceptionType ?? errorType, shortName, message, stackTrace);
+        var typeName = handler.Split("::") is [_, var type, _] ? type : handler;
+        return FunctionInitException.ConstructorThrew(typeName, old, new FunctionErrorDocument(shortName, message, FunctionErrorDocument.StackLines(stackTrace)));
+    }
+
+    /// <summary><c>InvalidOperationException</c> for <c>System.InvalidOperationException</c> (and for itself), as Lambda's .NET runtime names a type.</summary>
+    private static string ShortTypeName(string name) => name[(name.LastIndexOfAny(['.', '+']) + 1)..];
 
     public async Task<string> InvokeAsync(string payloadJson, IFunctionContext context)
     {

@@ -123,7 +123,19 @@ public static class FunctionsApi
         string ErrorMessage,
         string RequestId,
         [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Reason = null,
-        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string[]? StackTrace = null);
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string[]? StackTrace = null,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] ErrorCauseView? Cause = null);
+
+    /// <summary>Lambda's <c>cause</c> in an error document: the exception behind the error reported, its own cause nested.</summary>
+    public sealed record ErrorCauseView(
+        string ErrorType,
+        string ErrorMessage,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string[]? StackTrace,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] ErrorCauseView? Cause)
+    {
+        public static ErrorCauseView? Of(InvocationErrorCause? cause)
+            => cause is null ? null : new ErrorCauseView(cause.Type, cause.Message, cause.StackTrace, Of(cause.Cause));
+    }
 
     public sealed record AcceptedView(string RequestId, string Status);
 
@@ -175,7 +187,7 @@ public static class FunctionsApi
         }
         catch (FunctionDeployException ex)
         {
-            return TypedResults.BadRequest(new FleetApi.ErrorView(ex.Error.Type, ex.Error.Message));
+            return TypedResults.BadRequest(new FleetApi.ErrorView(ex.Error.Type, ex.Detail));
         }
         catch (RequestTooLargeException ex)
         {
@@ -427,7 +439,7 @@ public static class FunctionsApi
         if (result.ExecutedVersion is { } version) SetHeader(response, ExecutedVersionHeader, version);
         if (tail && result.LogTail is { } log) SetHeader(response, LogResultHeader, Convert.ToBase64String(Encoding.UTF8.GetBytes(log)));
         if (result.Error is not { } error) return TypedResults.Text(result.PayloadJson ?? "null", "application/json", Encoding.UTF8, StatusCodes.Status200OK);
-        var view = new InvocationErrorView(error.Kind.ToString(), error.Type, error.Message, result.RequestId, StackTrace: error.StackTrace);
+        var view = new InvocationErrorView(error.Kind.ToString(), error.Type, error.Message, result.RequestId, StackTrace: error.StackTrace, Cause: ErrorCauseView.Of(error.Cause));
         switch (error.Kind)
         {
             case InvocationErrorKind.NotFound:
