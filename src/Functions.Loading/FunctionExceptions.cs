@@ -9,12 +9,65 @@ public sealed class FunctionLoadException(string errorType, string message, Exce
     public string ErrorType { get; } = errorType;
 }
 
-/// <summary>The function's own initialisation threw (a .NET constructor, a JavaScript module's top level).</summary>
+/// <summary>
+/// The function's own initialisation threw (a .NET constructor, a JavaScript module's top level). <see cref="ErrorType"/>,
+/// <see cref="ErrorMessage"/> and <see cref="Cause"/> are the error document the invocation reports.
+/// </summary>
 public sealed class FunctionInitException(Exception inner)
     : Exception($"the function's initialisation threw {inner.GetType().FullName}: {inner.Message}", inner)
 {
-    /// <summary>The type of the exception the function threw, as <see cref="ErrorTypes.Of"/> names it (for JavaScript, the error's name).</summary>
+    /// <summary>Lambda's .NET runtime's error type for an error of the init phase.</summary>
+    public const string LambdaException = "LambdaException";
+
+    /// <summary>The reported error type: by default the thrown exception's, as <see cref="ErrorTypes.Of"/> names it (for JavaScript, the error's name).</summary>
     public string ErrorType { get; init; } = ErrorTypes.Of(inner);
+
+    /// <summary>The reported message: by default the thrown exception's.</summary>
+    public string ErrorMessage { get; init; } = inner.Message;
+
+    /// <summary>The error document's <c>cause</c>: the exception the function threw, when the error reported is not that exception itself.</summary>
+    public FunctionErrorDocument? Cause { get; init; }
+
+    /// <summary>
+    /// Lambda's .NET runtime's answer to a handler type whose constructor throws: a <c>LambdaException</c> with its message,
+    /// and the constructor's exception as the <c>cause</c> ("If your constructor throws an exception, the error type is also
+    /// of type LambdaException, but the exception thrown during construction is provided in the cause property").
+    /// </summary>
+    public static FunctionInitException ConstructorThrew(string typeName, Exception thrown, FunctionErrorDocument? cause = null) => new(thrown)
+    {
+        ErrorType = LambdaException,
+        ErrorMessage = ConstructorThrewMessage(typeName),
+        Cause = cause ?? FunctionErrorDocument.Of(thrown),
+    };
+
+    /// <summary>The message of Lambda's .NET runtime when the handler type's constructor throws.</summary>
+    public static string ConstructorThrewMessage(string typeName)
+        => $"An exception was thrown when the constructor for type '{typeName}' was invoked. Check inner exception for more details.";
+}
+
+/// <summary>
+/// One exception as Lambda's error document shows it: <c>errorType</c> (the short name), <c>errorMessage</c>,
+/// <c>stackTrace</c> (one frame a line) and its inner exception as <c>cause</c>, nested as deep as the exceptions are.
+/// </summary>
+public sealed record FunctionErrorDocument(string ErrorType, string ErrorMessage, IReadOnlyList<string>? StackTrace = null, FunctionErrorDocument? Cause = null)
+{
+    /// <summary>At most this many stack lines per exception, and this many nested causes.</summary>
+    public const int MaxStackLines = 50;
+    public const int MaxDepth = 10;
+
+    public static FunctionErrorDocument Of(Exception exception) => Of(exception, 0);
+
+    private static FunctionErrorDocument Of(Exception exception, int depth)
+        => new(ErrorTypes.Of(exception), exception.Message, StackLines(exception.StackTrace),
+            exception.InnerException is { } inner && depth + 1 < MaxDepth ? Of(inner, depth + 1) : null);
+
+    /// <summary>A stack trace as the document's lines: trimmed, no blank ones, at most <see cref="MaxStackLines"/>; null when there are none.</summary>
+    public static string[]? StackLines(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        var lines = text.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        return lines.Length == 0 ? null : lines[..Math.Min(lines.Length, MaxStackLines)];
+    }
 }
 
 /// <summary>The <c>errorType</c> a .NET exception is reported with.</summary>

@@ -148,7 +148,10 @@ public sealed class HandlerBinding
         return true;
     }
 
-    /// <summary>Constructs the handler's type once (the cold start's init); its exception becomes <see cref="FunctionInitException"/>.</summary>
+    /// <summary>
+    /// Constructs the handler's type once (the cold start's init); its exception becomes <see cref="FunctionInitException"/>,
+    /// reported as Lambda's .NET runtime reports it: a <c>LambdaException</c> whose <c>cause</c> is the constructor's exception.
+    /// </summary>
     public object? CreateInstance(FunctionLoadContext context, string handler)
     {
         if (_method.IsStatic) return null;
@@ -161,7 +164,7 @@ public sealed class HandlerBinding
         catch (TargetInvocationException ex) when (ex.InnerException is { } inner)
         {
             if (context.IsMissingDependency(inner)) throw MissingDependency(inner, handler);
-            throw new FunctionInitException(inner);
+            throw FunctionInitException.ConstructorThrew(DeclaringType.FullName ?? DeclaringType.Name, inner);
         }
         catch (Exception ex) when (context.IsMissingDependency(ex))
         {

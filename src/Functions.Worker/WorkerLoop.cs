@@ -111,22 +111,36 @@ internal sealed class WorkerLoop(FrameWriter frames, IReadOnlyList<ConsoleLogWri
         {
             _binding = null;
             FlushConsoles();
-            var (errorType, init, error) = ex switch
+            if (ex is FunctionInitException { InnerException: { } thrown } init)
             {
-                FunctionLoadException load => (load.ErrorType, false, (Exception)load),
-                FunctionInitException { InnerException: { } inner } => (ErrorTypes.Of(inner), true, inner),
-                _ => ("Runtime.StartError", false, ex),
+                // The error document as Lambda reports it (LambdaException, its message, the constructor's exception as
+                // the cause); exceptionType and stackTrace are the thrown exception's, for the host to rebuild it.
+                frames.Send(WorkerProtocol.StartFailed, w =>
+                {
+                    w.WriteString("errorType", init.ErrorType);
+                    w.WriteString("message", init.ErrorMessage);
+                    w.WriteBoolean("init", true);
+                    w.WriteString("exceptionType", thrown.GetType().FullName);
+                    w.WriteString("stackTrace", thrown.StackTrace);
+                    if (init.Cause is { } cause)
+                    {
+                        w.WritePropertyName("cause");
+                        WorkerProtocol.WriteErrorDocument(w, cause);
+                    }
+                });
+                return;
+            }
+
+            var (errorType, error) = ex switch
+            {
+                FunctionLoadException load => (load.ErrorType, (Exception)load),
+                _ => ("Runtime.StartError", ex),
             };
             frames.Send(WorkerProtocol.StartFailed, w =>
             {
                 w.WriteString("errorType", errorType);
                 w.WriteString("message", error.Message);
-                w.WriteBoolean("init", init);
-                if (init)
-                {
-                    w.WriteString("exceptionType", error.GetType().FullName);
-                    w.WriteString("stackTrace", error.StackTrace);
-                }
+                w.WriteBoolean("init", false);
             });
         }
     }

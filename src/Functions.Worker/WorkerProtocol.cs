@@ -15,12 +15,16 @@ namespace Fleet.Functions.Worker;
 /// functionName, functionVersion, memoryLimitMb, tempDirectory, environment}; <c>invokeResult</c>
 /// {callId, payload | errorType + message}. Closing stdin asks the worker to exit.
 /// <para/>
-/// worker -> host: <c>started</c> {initMs}; <c>startFailed</c> {errorType, message, init, exceptionType, stackTrace};
+/// worker -> host: <c>started</c> {initMs}; <c>startFailed</c> {errorType, message, init, exceptionType, stackTrace, cause};
 /// <c>result</c> {requestId, payload}; <c>error</c> {requestId, errorType, exceptionType, message, stackTrace};
 /// <c>log</c> {requestId, level, message, fields}; <c>invokeFunction</c> {callId, requestId, function, payload}.
 /// Payloads are JSON texts carried as JSON strings. <c>errorType</c> is what the invocation reports (Lambda's .NET
 /// runtime: the exception type's short name, <c>InvalidOperationException</c>); <c>exceptionType</c>, present when a .NET
-/// exception was thrown, is its full name (<c>System.InvalidOperationException</c>), which the host matches on.
+/// exception was thrown, is its full name (<c>System.InvalidOperationException</c>), which the host matches on. A
+/// <c>startFailed</c> with <c>init</c> (the handler's constructor threw) is Lambda's <c>LambdaException</c>: <c>cause</c>
+/// is the constructor's exception as Lambda's error document has it ({errorType, errorMessage, stackTrace: [lines], cause}),
+/// <c>exceptionType</c> and <c>stackTrace</c> are that exception's. An older worker sent the constructor's exception itself
+/// (its type as <c>errorType</c>, its message) and no <c>cause</c>; the host reads both.
 /// </remarks>
 internal static class WorkerProtocol
 {
@@ -89,6 +93,42 @@ internal static class WorkerProtocol
         => message.TryGetProperty(property, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
 
     public static string TypeOf(JsonElement message) => message.GetString("type") ?? "";
+
+    /// <summary>One exception of Lambda's error document: <c>{errorType, errorMessage, stackTrace, cause}</c>.</summary>
+    public static void WriteErrorDocument(Utf8JsonWriter writer, Fleet.Functions.Loading.FunctionErrorDocument error)
+    {
+        writer.WriteStartObject();
+        writer.WriteString("errorType", error.ErrorType);
+        writer.WriteString("errorMessage", error.ErrorMessage);
+        if (error.StackTrace is { } trace)
+        {
+            writer.WriteStartArray("stackTrace");
+            foreach (var line in trace) writer.WriteStringValue(line);
+            writer.WriteEndArray();
+        }
+
+        if (error.Cause is { } cause)
+        {
+            writer.WritePropertyName("cause");
+            WriteErrorDocument(writer, cause);
+        }
+
+        writer.WriteEndObject();
+    }
+
+    /// <summary>What <see cref="WriteErrorDocument"/> wrote; null when <paramref name="element"/> is not such an object.</summary>
+    public static Fleet.Functions.Loading.FunctionErrorDocument? ReadErrorDocument(JsonElement element, int depth = 0)
+    {
+        if (element.ValueKind != JsonValueKind.Object || depth >= Fleet.Functions.Loading.FunctionErrorDocument.MaxDepth) return null;
+        var trace = element.TryGetProperty("stackTrace", out var lines) && lines.ValueKind == JsonValueKind.Array
+            ? lines.EnumerateArray().Where(l => l.ValueKind == JsonValueKind.String).Select(l => l.GetString()!).ToArray()
+            : null;
+        return new Fleet.Functions.Loading.FunctionErrorDocument(
+            element.GetString("errorType") ?? "",
+            element.GetString("errorMessage") ?? "",
+            trace,
+            element.TryGetProperty("cause", out var cause) ? ReadErrorDocument(cause, depth + 1) : null);
+    }
 
     public static void WriteStringMap(this Utf8JsonWriter writer, string property, IEnumerable<KeyValuePair<string, string>> map)
     {

@@ -157,13 +157,14 @@ public sealed class ExecutionEnvironment : IExecutionEnvironment
             var failed = ex switch
             {
                 FunctionLoadException load => Fail(request, InvocationErrorKind.InvalidPackage, load.ErrorType, load.Message),
-                FunctionInitException init => Fail(request, InvocationErrorKind.Unhandled, init.ErrorType, init.InnerException?.Message ?? init.Message),
+                FunctionInitException init => Fail(request, InvocationErrorKind.Unhandled, init.ErrorType, init.ErrorMessage, cause: CauseOf(init.Cause)),
                 FunctionMemoryLimitException mem => Fail(request, InvocationErrorKind.MemoryLimitExceeded, "MemoryLimitExceeded", mem.Message),
                 TimeoutException or OperationCanceledException => Fail(request, InvocationErrorKind.Timeout, "Runtime.InitTimeout", $"the cold start took longer than {_options.InitTimeout.TotalSeconds:0.#} s"),
                 FunctionValidationException bad => Fail(request, InvocationErrorKind.InvalidPackage, "Runtime.InvalidPackage", bad.Message),
                 _ => Fail(request, InvocationErrorKind.Unhandled, ErrorTypes.Of(ex), ex.Message),
             };
-            _logger.LogWarning("Cold start of {Function}:{Version} failed: {ErrorType} {Message}", Function.Name, Function.Version, failed.Error!.Type, failed.Error.Message);
+            _logger.LogWarning("Cold start of {Function}:{Version} failed: {ErrorType} {Message}{Cause}", Function.Name, Function.Version, failed.Error!.Type, failed.Error.Message,
+                failed.Error.Cause is { } cause ? $" Cause: {cause.Type}: {cause.Message}" : "");
             return (failed with { InitDurationMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds }, null);
         }
     }
@@ -190,11 +191,15 @@ public sealed class ExecutionEnvironment : IExecutionEnvironment
     private InvocationResult Succeed(InvocationRequest request, string payload)
         => new() { RequestId = request.RequestId, FunctionName = Function.Name, ExecutedVersion = Function.Version, PayloadJson = payload };
 
-    private InvocationResult Fail(InvocationRequest request, InvocationErrorKind kind, string type, string message, string[]? stackTrace = null)
+    private InvocationResult Fail(InvocationRequest request, InvocationErrorKind kind, string type, string message, string[]? stackTrace = null, InvocationErrorCause? cause = null)
     {
         var failed = InvocationResult.Failed(request.RequestId, kind, type, message, Function.Name, Function.Version);
-        return stackTrace is null ? failed : failed with { Error = failed.Error! with { StackTrace = stackTrace } };
+        return stackTrace is null && cause is null ? failed : failed with { Error = failed.Error! with { StackTrace = stackTrace, Cause = cause } };
     }
+
+    /// <summary>An error document's <c>cause</c>, nested, as an invocation's outcome carries it.</summary>
+    internal static InvocationErrorCause? CauseOf(FunctionErrorDocument? cause)
+        => cause is null ? null : new InvocationErrorCause(cause.ErrorType, cause.ErrorMessage, cause.StackTrace?.ToArray(), CauseOf(cause.Cause));
 
     /// <summary>
     /// The handler's stack, one frame a line, as Lambda's error document carries it (<c>stackTrace</c>): the .NET frames

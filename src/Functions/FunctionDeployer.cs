@@ -5,9 +5,20 @@ namespace Fleet.Functions.Hosting;
 
 /// <summary>A package the runtime refused: the previous code keeps serving.</summary>
 public sealed class FunctionDeployException(InvocationError error)
-    : Exception($"{error.Type}: {error.Message}")
+    : Exception($"{error.Type}: {DetailOf(error)}")
 {
     public InvocationError Error { get; } = error;
+
+    /// <summary>The error's message and, for an error that wraps the one the code threw (a constructor's, in a <c>LambdaException</c>), its causes.</summary>
+    public string Detail => DetailOf(Error);
+
+    private static string DetailOf(InvocationError error)
+    {
+        var detail = error.Message;
+        for (var (cause, depth) = (error.Cause, 0); cause is not null && depth < 10; (cause, depth) = (cause.Cause, depth + 1))
+            detail += $" Cause: {cause.Type}: {cause.Message}";
+        return detail;
+    }
 }
 
 /// <summary>

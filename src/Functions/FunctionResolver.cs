@@ -27,7 +27,8 @@ public sealed class FunctionResolver(IGrainFactory grains, IOptions<FunctionsOpt
     public async ValueTask<(ResolvedFunction? Function, string? Alias, string? Missing)> ResolveAsync(string function)
     {
         var (name, qualifier) = FunctionDefinition.Split(function);
-        if (!FunctionValidation.IsValidName(name)) return (null, null, $"'{function}' is not a function name");
+        // A name no function can have (Lambda's Invoke pattern allows '.' and any length up to 170) is simply not found.
+        if (!FunctionValidation.IsValidName(name)) return (null, null, $"function '{name}' does not exist");
         var definition = await GetAsync(name);
         if (definition is null) return (null, null, $"function '{name}' does not exist");
         var resolved = definition.Resolve(qualifier, Random.Shared.NextDouble());

@@ -158,7 +158,7 @@ public sealed class DotNetRuntimeTests
         { "wrong signature", "Bad::Bad.H::Handle", "namespace Bad; public class H { public int Handle(int x, string y, int z) => x; }", InvocationErrorKind.InvalidPackage, "Runtime.InvalidSignature" },
         { "second parameter not a context", "Bad::Bad.H::Handle", "namespace Bad; public class H { public int Handle(int x, string y) => x; }", InvocationErrorKind.InvalidPackage, "Runtime.InvalidSignature" },
         { "no parameterless constructor", "Bad::Bad.H::Handle", "namespace Bad; public class H { public H(int a) { } public int Handle(int x) => x; }", InvocationErrorKind.InvalidPackage, "Runtime.InvalidSignature" },
-        { "constructor throws", "Bad::Bad.H::Handle", "namespace Bad; public class H { public H() => throw new System.InvalidOperationException(\"no config\"); public int Handle(int x) => x; }", InvocationErrorKind.Unhandled, "InvalidOperationException" },
+        { "constructor throws", "Bad::Bad.H::Handle", "namespace Bad; public class H { public H() => throw new System.InvalidOperationException(\"no config\"); public int Handle(int x) => x; }", InvocationErrorKind.Unhandled, "LambdaException" },
     };
 
     [Theory]
@@ -174,6 +174,31 @@ public sealed class DotNetRuntimeTests
         Assert.Equal(type, error.Type);
         Assert.True(environment.IsBroken);
         Assert.Equal(0, packages.DotNet.LoadedVersions);
+    }
+
+    [Fact]
+    public async Task A_constructor_that_throws_is_a_LambdaException_whose_cause_is_the_constructors_exception_as_in_lambda()
+    {
+        // Lambda's C# errors: "If your constructor throws an exception, the error type is also of type LambdaException, but the
+        // exception thrown during construction is provided in the cause property", its inner exceptions nested as causes.
+        var packages = new InMemoryPackages();
+        const string Source = "namespace Bad; public class H { public H() => throw new System.InvalidOperationException(\"no config\", new System.IO.FileNotFoundException(\"settings.json is missing\")); public int Handle(int x) => x; }";
+        await using var environment = packages.Factory().Create(packages.Function(Package("Bad", Source), "Bad::Bad.H::Handle"), "t");
+
+        var result = await environment.InvokeAsync(InMemoryPackages.Request("1"));
+
+        var error = result.Error!;
+        Assert.Equal(InvocationErrorKind.Unhandled, error.Kind);
+        Assert.Equal("LambdaException", error.Type);
+        Assert.Equal("An exception was thrown when the constructor for type 'Bad.H' was invoked. Check inner exception for more details.", error.Message);
+        Assert.Null(error.StackTrace);
+        var cause = error.Cause!;
+        Assert.Equal("InvalidOperationException", cause.Type);
+        Assert.Equal("no config", cause.Message);
+        Assert.Contains(cause.StackTrace!, frame => frame.Contains("Bad.H..ctor()", StringComparison.Ordinal));
+        Assert.Equal("FileNotFoundException", cause.Cause!.Type);
+        Assert.Equal("settings.json is missing", cause.Cause.Message);
+        Assert.Null(cause.Cause.Cause);
     }
 
     [Fact]

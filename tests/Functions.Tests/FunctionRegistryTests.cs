@@ -131,8 +131,10 @@ public sealed class FunctionRegistryTests(FunctionsClusterFixture fixture)
         Assert.Contains("not a zip", notAZip.Message);
         var throwing = FunctionPackages.Zip(("Bad.dll", FunctionPackages.Compile("Bad", "namespace Bad; public class H { public H() => throw new System.IO.IOException(\"config missing\"); public int Handle(int x) => x; }")));
         var refused = await Assert.ThrowsAsync<FunctionDeployException>(() => fixture.Deployer.DeployAsync(Config(name, "Bad"), throwing));
-        Assert.Equal("IOException", refused.Error.Type);
-        Assert.Contains("config missing", refused.Error.Message);
+        Assert.Equal("LambdaException", refused.Error.Type); // as Lambda's .NET runtime: the constructor's exception is the cause
+        Assert.Equal("IOException", refused.Error.Cause?.Type);
+        Assert.Contains("config missing", refused.Error.Cause!.Message);
+        Assert.Contains("Cause: IOException: config missing", refused.Message); // the refusal says what the constructor threw
         var wrongHandler = await Assert.ThrowsAsync<FunctionDeployException>(() => fixture.Deployer.DeployAsync(Config(name, "Good") with { Handler = "Good::Good.Nope::Handle" }, null));
         Assert.Equal("Runtime.HandlerNotFound", wrongHandler.Error.Type);
 

@@ -132,7 +132,7 @@ public sealed class IsolatedDotNetRuntimeTests(ITestOutputHelper output)
 
         public sealed class Broken
         {
-            public Broken() => throw new InvalidOperationException("cannot initialise");
+            public Broken() => throw new InvalidOperationException("cannot initialise", new System.IO.FileNotFoundException("settings.json is missing"));
 
             public int Handle(int x) => x;
         }
@@ -358,9 +358,36 @@ public sealed class IsolatedDotNetRuntimeTests(ITestOutputHelper output)
     {
         var error = await Assert.ThrowsAsync<FunctionInitException>(() => _runtime.StartAsync(Code("Fn::Tests.Broken::Handle"), CancellationToken.None));
 
-        Assert.Equal("InvalidOperationException", error.ErrorType); // Lambda's .NET runtime: the short name
+        // As Lambda's .NET runtime: a LambdaException, the constructor's exception (short name) its cause, nested as thrown.
+        Assert.Equal("LambdaException", error.ErrorType);
+        Assert.Equal("An exception was thrown when the constructor for type 'Tests.Broken' was invoked. Check inner exception for more details.", error.ErrorMessage);
         Assert.IsType<InvalidOperationException>(error.InnerException);
         Assert.Contains("cannot initialise", error.Message);
+        var cause = error.Cause!;
+        Assert.Equal("InvalidOperationException", cause.ErrorType);
+        Assert.Equal("cannot initialise", cause.ErrorMessage);
+        Assert.Contains(cause.StackTrace!, frame => frame.Contains("Tests.Broken..ctor()", StringComparison.Ordinal));
+        Assert.Equal("FileNotFoundException", cause.Cause!.ErrorType);
+        Assert.Equal("settings.json is missing", cause.Cause.ErrorMessage);
+    }
+
+    [Fact]
+    public async Task ConstructorThrows_IsReportedLikeInProcess()
+    {
+        var packages = new InMemoryPackages();
+        var function = packages.Function(FunctionPackages.Zip(("Fn.dll", Functions.Value)), "Fn::Tests.Broken::Handle");
+        function = function with { Configuration = function.Configuration with { Isolation = FunctionIsolation.Process } };
+        await using var environment = packages.Factory(null, _runtime).Create(function, "t");
+
+        var error = (await environment.InvokeAsync(InMemoryPackages.Request("1"))).Error!;
+
+        Assert.Equal(InvocationErrorKind.Unhandled, error.Kind);
+        Assert.Equal("LambdaException", error.Type);
+        Assert.Equal("An exception was thrown when the constructor for type 'Tests.Broken' was invoked. Check inner exception for more details.", error.Message);
+        Assert.Equal("InvalidOperationException", error.Cause!.Type);
+        Assert.Equal("cannot initialise", error.Cause.Message);
+        Assert.Contains(error.Cause.StackTrace!, frame => frame.Contains("Tests.Broken..ctor()", StringComparison.Ordinal));
+        Assert.Equal("FileNotFoundException", error.Cause.Cause!.Type);
     }
 
     [Fact]

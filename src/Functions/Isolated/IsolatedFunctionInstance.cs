@@ -135,8 +135,7 @@ internal sealed class IsolatedFunctionInstance : IFunctionInstance
                 case WorkerProtocol.StartFailed:
                     var errorType = reply.GetString("errorType") ?? "Runtime.StartError";
                     var message = reply.GetString("message") ?? "";
-                    if (reply.TryGetProperty("init", out var init) && init.ValueKind == JsonValueKind.True)
-                        throw new FunctionInitException(IsolatedWorkerException.Recreate(reply.GetString("exceptionType") ?? errorType, errorType, message, reply.GetString("stackTrace"))) { ErrorType = errorType };
+                    if (reply.TryGetProperty("init", out var init) && init.ValueKind == JsonValueKind.True) throw InitException(reply, errorType, message);
                     throw new FunctionLoadException(errorType, message);
                 case WorkerProtocol.Error when reply.GetString("errorType") == WorkerProtocol.MemoryLimitExceeded:
                     throw MemoryLimitException();
@@ -149,6 +148,33 @@ internal sealed class IsolatedFunctionInstance : IFunctionInstance
             End(op);
         }
     }
+
+    /// <summary>
+    /// The handler's constructor threw in the worker: Lambda's <c>LambdaException</c>, the constructor's exception its
+    /// <c>cause</c>. This worker sends that document; an older one sent the constructor's exception itself (its type as
+    /// <c>errorType</c>, the short or, older still, the full name), which becomes the cause here.
+    /// </summary>
+    private FunctionInitException InitException(JsonElement reply, string errorType, string message)
+        => InitException(reply, errorType, message, _code.Configuration.Handler);
+
+    internal static FunctionInitException InitException(JsonElement reply, string errorType, string message, string handler)
+    {
+        var exceptionType = reply.GetString("exceptionType");
+        var stackTrace = reply.GetString("stackTrace");
+        if (reply.TryGetProperty("cause", out var sent) && WorkerProtocol.ReadErrorDocument(sent) is { } cause)
+        {
+            var thrown = IsolatedWorkerException.Recreate(exceptionType ?? cause.ErrorType, cause.ErrorType, cause.ErrorMessage, stackTrace);
+            return new FunctionInitException(thrown) { ErrorType = errorType, ErrorMessage = message, Cause = cause };
+        }
+
+        var shortName = ShortTypeName(exceptionType ?? errorType);
+        var old = IsolatedWorkerException.Recreate(exceptionType ?? errorType, shortName, message, stackTrace);
+        var typeName = handler.Split("::") is [_, var type, _] ? type : handler;
+        return FunctionInitException.ConstructorThrew(typeName, old, new FunctionErrorDocument(shortName, message, FunctionErrorDocument.StackLines(stackTrace)));
+    }
+
+    /// <summary><c>InvalidOperationException</c> for <c>System.InvalidOperationException</c> (and for itself), as Lambda's .NET runtime names a type.</summary>
+    private static string ShortTypeName(string name) => name[(name.LastIndexOfAny(['.', '+']) + 1)..];
 
     public async Task<string> InvokeAsync(string payloadJson, IFunctionContext context)
     {
@@ -215,15 +241,23 @@ internal sealed class IsolatedFunctionInstance : IFunctionInstance
                 var errorType = reply.GetString("errorType") ?? "Unhandled";
                 var message = reply.GetString("message") ?? "";
                 if (errorType == WorkerProtocol.MemoryLimitExceeded) throw MemoryLimitException();
-                // errorType is the short name Lambda reports; the full name of the .NET exception is what identifies a cancellation.
-                if (context.CancellationToken.IsCancellationRequested
-                    && reply.GetString("exceptionType") is "System.OperationCanceledException" or "System.Threading.Tasks.TaskCanceledException")
+                if (context.CancellationToken.IsCancellationRequested && IsCancellation(reply))
                     throw new TimeoutException($"the function did not finish within its time limit: {message}");
                 throw new FunctionErrorException(errorType, message, new IsolatedWorkerException(errorType, message, reply.GetString("stackTrace")));
             default:
                 throw new FunctionErrorException("Runtime.ProtocolError", $"the worker answered the invocation with '{WorkerProtocol.TypeOf(reply)}'");
         }
     }
+
+    /// <summary>
+    /// True when an <c>error</c> frame reports an <see cref="OperationCanceledException"/> or <see cref="TaskCanceledException"/>
+    /// (what a handler that honours its token throws at the timeout). This worker sends <c>errorType</c> as Lambda reports
+    /// it (the short name) and <c>exceptionType</c> (the full name); an older worker sends no <c>exceptionType</c> and the
+    /// full name as <c>errorType</c>. So: <c>exceptionType</c>, else <c>errorType</c>, by either name.
+    /// </summary>
+    internal static bool IsCancellation(JsonElement reply)
+        => (reply.GetString("exceptionType") ?? reply.GetString("errorType")) is
+            "System.OperationCanceledException" or "OperationCanceledException" or "System.Threading.Tasks.TaskCanceledException" or "TaskCanceledException";
 
     private Operation Begin(string requestId, IFunctionContext? context, bool starting)
     {

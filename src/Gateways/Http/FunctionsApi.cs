@@ -123,7 +123,19 @@ public static class FunctionsApi
         string ErrorMessage,
         string RequestId,
         [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Reason = null,
-        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string[]? StackTrace = null);
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string[]? StackTrace = null,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] ErrorCauseView? Cause = null);
+
+    /// <summary>Lambda's <c>cause</c> in an error document: the exception behind the error reported, its own cause nested.</summary>
+    public sealed record ErrorCauseView(
+        string ErrorType,
+        string ErrorMessage,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string[]? StackTrace,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] ErrorCauseView? Cause)
+    {
+        public static ErrorCauseView? Of(InvocationErrorCause? cause)
+            => cause is null ? null : new ErrorCauseView(cause.Type, cause.Message, cause.StackTrace, Of(cause.Cause));
+    }
 
     public sealed record AcceptedView(string RequestId, string Status);
 
@@ -175,7 +187,7 @@ public static class FunctionsApi
         }
         catch (FunctionDeployException ex)
         {
-            return TypedResults.BadRequest(new FleetApi.ErrorView(ex.Error.Type, ex.Error.Message));
+            return TypedResults.BadRequest(new FleetApi.ErrorView(ex.Error.Type, ex.Detail));
         }
         catch (RequestTooLargeException ex)
         {
@@ -287,7 +299,7 @@ public static class FunctionsApi
     /// </summary>
     private static async Task<IResult> Invoke(string name, string? qualifier, HttpRequest request, FunctionPool pool, FunctionResolver resolver, IGrainFactory grains)
     {
-        var (bare, qualified) = Target(name, qualifier);
+        var (bare, qualified) = Target(name, qualifier, invoke: true);
         var function = qualified is null ? bare : $"{bare}:{qualified}";
         var payload = await ReadBodyAsync(request, InvocationLimits.MaxPayloadBytes);
         var json = payload.Length == 0 ? "{}" : Encoding.UTF8.GetString(payload);
@@ -373,19 +385,26 @@ public static class FunctionsApi
         => given is null ? (merge ? null : "") : given.Destination ?? "";
 
     /// <summary>
-    /// The function and qualifier a request names, as Lambda takes them (Invoke, the event invoke config): the path's name in
-    /// any of Lambda's forms (<see cref="FunctionNames"/>: <c>name</c>, the partial ARN <c>ACCOUNT:function:name</c> or the
-    /// function ARN), optionally qualified (<c>name:live</c>), instead of, or as well as, <c>?Qualifier=</c>; when both are
-    /// given they must agree. A malformed name or qualifier is a 400, not a 404.
+    /// The function and qualifier a request names, as Lambda takes them: the path's name in any of Lambda's forms
+    /// (<see cref="FunctionNames"/>: <c>name</c>, the partial ARN <c>ACCOUNT:function:name</c>, the function ARN, ...),
+    /// optionally qualified (<c>name:live</c>), instead of, or as well as, <c>?Qualifier=</c>; when both are given they must
+    /// agree. Invoke takes Lambda's Invoke pattern (up to 170 characters, '.' allowed in the name); the other operations
+    /// (<paramref name="invoke"/> false) Lambda's pattern of theirs (up to 140, no '.'). A value the pattern refuses is a 400;
+    /// one it allows that names no function (a name no function of this platform can have, a version or alias that does
+    /// not exist) is left to be not found (404), as in Lambda.
     /// </summary>
-    private static (string Name, string? Qualifier) Target(string name, string? qualifier)
+    private static (string Name, string? Qualifier) Target(string name, string? qualifier, bool invoke = false)
     {
         if (qualifier is { Length: 0 }) qualifier = null;
-        var (bare, derived) = FunctionNames.Parse(name, "FunctionName");
-        if (qualifier is not null && !FunctionNames.IsValidQualifier(qualifier))
-            throw new FunctionValidationException($"Qualifier '{qualifier}' is not valid: $LATEST, a version number or an alias");
+        var (bare, derived) = invoke
+            ? FunctionNames.Parse(name, "FunctionName")
+            : FunctionNames.Parse(name, "FunctionName", FunctionNames.MaxLengthWithoutPeriods, periods: false);
+        if (qualifier is not null && !FunctionNames.IsValidQualifierParameter(qualifier))
+            throw new FunctionValidationException($"Qualifier '{qualifier}' is not valid: 1-{FunctionNames.MaxQualifierLength} letters, digits, '$', '_' or '-' ($LATEST, a version number or an alias)");
         if (derived is not null && qualifier is not null && FunctionDefinition.QualifierKey(derived) != FunctionDefinition.QualifierKey(qualifier))
             throw new FunctionValidationException($"The derived qualifier from the function name ('{derived}') does not match the specified qualifier ('{qualifier}')");
+        // Not a grain to activate (and a storage read) for a name no function can have: the function does not exist.
+        if (!invoke && !FunctionValidation.IsValidName(bare)) throw new FunctionNotFoundException($"function '{bare}' does not exist");
         return (bare, qualifier ?? derived);
     }
 
@@ -420,7 +439,7 @@ public static class FunctionsApi
         if (result.ExecutedVersion is { } version) SetHeader(response, ExecutedVersionHeader, version);
         if (tail && result.LogTail is { } log) SetHeader(response, LogResultHeader, Convert.ToBase64String(Encoding.UTF8.GetBytes(log)));
         if (result.Error is not { } error) return TypedResults.Text(result.PayloadJson ?? "null", "application/json", Encoding.UTF8, StatusCodes.Status200OK);
-        var view = new InvocationErrorView(error.Kind.ToString(), error.Type, error.Message, result.RequestId, StackTrace: error.StackTrace);
+        var view = new InvocationErrorView(error.Kind.ToString(), error.Type, error.Message, result.RequestId, StackTrace: error.StackTrace, Cause: ErrorCauseView.Of(error.Cause));
         switch (error.Kind)
         {
             case InvocationErrorKind.NotFound:

@@ -43,7 +43,7 @@ public static partial class EventDestinations
                 $"{field} '{destination}' is an {any.Groups["service"].Value} destination: only Lambda function destinations are supported (arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER] or NAME[:QUALIFIER])");
         }
 
-        return FunctionNames.Normalize(destination, field);
+        return FunctionNames.Normalize(destination, field, MaxDestinationLength);
     }
 
     /// <summary>
@@ -118,6 +118,7 @@ public static partial class EventDestinations
                         w.WriteEndArray();
                     }
 
+                    WriteCause(w, error.Cause);
                     w.WriteEndObject();
                 }
                 else
@@ -161,6 +162,24 @@ public static partial class EventDestinations
     private const int MaxPayloadDepth = 990;
 
     /// <summary>A string the JSON writer accepts: lone surrogates replaced with U+FFFD.</summary>
+    /// <summary>The error document's <c>cause</c> (the exception behind the error reported), nested, as Lambda writes it.</summary>
+    private static void WriteCause(Utf8JsonWriter w, InvocationErrorCause? cause, int depth = 0)
+    {
+        if (cause is null || depth >= 10) return;
+        w.WriteStartObject("cause");
+        w.WriteString("errorType", SafeString(cause.Type));
+        w.WriteString("errorMessage", SafeString(cause.Message));
+        if (cause.StackTrace is { } trace)
+        {
+            w.WriteStartArray("stackTrace");
+            foreach (var frame in trace) w.WriteStringValue(SafeString(frame));
+            w.WriteEndArray();
+        }
+
+        WriteCause(w, cause.Cause, depth + 1);
+        w.WriteEndObject();
+    }
+
     internal static string SafeString(string text)
     {
         StringBuilder? fixedText = null;

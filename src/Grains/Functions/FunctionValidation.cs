@@ -30,23 +30,24 @@ public static partial class FunctionValidation
     public const int MaxLayers = 5;
     public const int MaxDescriptionLength = 256;
 
-    [GeneratedRegex("^[a-zA-Z0-9_-]{1,64}$")]
+    // Anchored with \A and \z throughout: $ also matches before a trailing newline ("fn\n" would be a name).
+    [GeneratedRegex(@"\A[a-zA-Z0-9_-]{1,64}\z")]
     private static partial Regex NamePattern();
 
     // Lambda: an alias name cannot be all digits (that would read as a version).
-    [GeneratedRegex("^(?!^[0-9]+$)[a-zA-Z0-9_-]{1,128}$")]
+    [GeneratedRegex(@"\A(?![0-9]+\z)[a-zA-Z0-9_-]{1,128}\z")]
     private static partial Regex AliasPattern();
 
     // Lambda's Environment key pattern, [a-zA-Z]([a-zA-Z0-9_])+: at least two characters.
-    [GeneratedRegex("^[a-zA-Z]([a-zA-Z0-9_])+$")]
+    [GeneratedRegex(@"\A[a-zA-Z]([a-zA-Z0-9_])+\z")]
     private static partial Regex EnvironmentKeyPattern();
 
     // Assembly::Namespace.Type::Method
-    [GeneratedRegex(@"^[^:\s]+::[A-Za-z_][\w.+`]*::[A-Za-z_]\w*$")]
+    [GeneratedRegex(@"\A[^:\s]+::[A-Za-z_][\w.+`]*::[A-Za-z_]\w*\z")]
     private static partial Regex DotNetHandlerPattern();
 
     // file.export, file may sit in a folder: lib/index.handler
-    [GeneratedRegex(@"^[\w./-]*[\w-]\.[A-Za-z_$][\w$]*$")]
+    [GeneratedRegex(@"\A[\w./-]*[\w-]\.[A-Za-z_$][\w$]*\z")]
     private static partial Regex JavaScriptHandlerPattern();
 
     public static bool IsValidName(string? name) => name is not null && NamePattern().IsMatch(name);

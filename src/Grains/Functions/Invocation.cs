@@ -28,12 +28,28 @@ public enum InvocationErrorKind
     EventAgeExceeded,
 }
 
+/// <summary>
+/// A failed invocation's error: its kind, and Lambda's error document (<c>errorType</c>, <c>errorMessage</c>, <c>stackTrace</c>
+/// and, when the error reported wraps the exception the function threw, that exception as <see cref="Cause"/>).
+/// </summary>
 [GenerateSerializer, Immutable]
 public sealed record InvocationError(
     [property: Id(0)] InvocationErrorKind Kind,
     [property: Id(1)] string Type,
     [property: Id(2)] string Message,
-    [property: Id(3)] string[]? StackTrace = null);
+    [property: Id(3)] string[]? StackTrace = null,
+    [property: Id(4)] InvocationErrorCause? Cause = null);
+
+/// <summary>
+/// The <c>cause</c> of Lambda's error document: the exception behind the error reported, with its own cause (its inner
+/// exception), nested. A .NET handler whose constructor throws is a <c>LambdaException</c> whose cause is that exception.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record InvocationErrorCause(
+    [property: Id(0)] string Type,
+    [property: Id(1)] string Message,
+    [property: Id(2)] string[]? StackTrace = null,
+    [property: Id(3)] InvocationErrorCause? Cause = null);
 
 /// <summary>One invocation's input.</summary>
 [GenerateSerializer, Immutable]

@@ -1,0 +1,27 @@
+using System.Text.Json;
+using Fleet.Grains.Functions;
+
+namespace Fleet.Grains.Tests;
+
+/// <summary>The invocation record a destination receives carries the error document whole, its <c>cause</c> included.</summary>
+public sealed class InvocationRecordCauseTests
+{
+    [Fact]
+    public void The_response_payload_of_a_constructor_that_threw_is_lambdas_LambdaException_with_its_cause()
+    {
+        var failed = InvocationResult.Failed("r", InvocationErrorKind.Unhandled, "LambdaException", "An exception was thrown when the constructor for type 'Bad.H' was invoked. Check inner exception for more details.", "f", "$LATEST");
+        failed = failed with { Error = failed.Error! with { Cause = new InvocationErrorCause("InvalidOperationException", "no config", ["at Bad.H..ctor()"], new InvocationErrorCause("FileNotFoundException", "settings.json is missing")) } };
+
+        var json = EventDestinations.InvocationRecordJson("r", "arn:aws:lambda:us-east-1:000000000000:function:f:$LATEST", "RetriesExhausted", 3, new DateTime(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc), "1", failed);
+
+        using var record = JsonDocument.Parse(json);
+        var payload = record.RootElement.GetProperty("responsePayload");
+        Assert.Equal("LambdaException", payload.GetProperty("errorType").GetString());
+        var cause = payload.GetProperty("cause");
+        Assert.Equal("InvalidOperationException", cause.GetProperty("errorType").GetString());
+        Assert.Equal("no config", cause.GetProperty("errorMessage").GetString());
+        Assert.Equal("at Bad.H..ctor()", cause.GetProperty("stackTrace")[0].GetString());
+        Assert.Equal("FileNotFoundException", cause.GetProperty("cause").GetProperty("errorType").GetString());
+        Assert.False(cause.GetProperty("cause").TryGetProperty("cause", out _));
+    }
+}
