@@ -119,6 +119,7 @@ public sealed class AsyncInvocationMetricsTests : IClassFixture<FunctionsGateway
 
         var finished = await Finished(await InvokeEvent(name));
         Assert.Equal("Failed", (string)finished["status"]!);
+        Assert.Equal(2, (int)finished["functionErrors"]!); // the attempt and its retry both failed: the outcome says so
         Assert.Equal("Succeeded", (string)(await Finished((string)finished["destinationRequestId"]!))["status"]!);
         await Eventually(() => Of(Dropped, name).Count == 1, () => "the event was not counted as dropped");
 

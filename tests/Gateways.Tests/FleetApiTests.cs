@@ -48,6 +48,45 @@ public sealed class FleetApiTests(GatewayHostFixture fixture) : IClassFixture<Ga
     }
 
 
+    [Theory]
+    [InlineData("/sensors?limit=0", "limit must be between 1 and 1000 (got 0)")]
+    [InlineData("/sensors/s-1/anomalies?limit=-3", "limit must be between 1 and 1000 (got -3)")]
+    [InlineData("/outbound/deadletters?limit=5000", "limit must be between 1 and 1000 (got 5000)")]
+    [InlineData("/outbound/deadletters?offset=-1", "offset must be 0 or more (got -1)")]
+    public async Task A_page_size_out_of_range_is_a_400_that_says_the_range(string path, string detail)
+    {
+        var error = await ErrorOf(await Host.Http.GetAsync(path), HttpStatusCode.BadRequest);
+        Assert.Equal(detail, (string?)error["detail"]);
+    }
+
+    [Fact]
+    public async Task The_anomalies_of_a_sensor_that_sent_nothing_are_a_404_as_the_sensor_is()
+    {
+        var error = await ErrorOf(await Host.Http.GetAsync("/sensors/never-sent/anomalies"), HttpStatusCode.NotFound);
+        Assert.Equal("unknown_sensor", (string?)error["error"]);
+
+        Assert.Equal(HttpStatusCode.Accepted, (await Host.Http.PostAsync("/sensors/sent-once/readings", Json(GatewayHost.Reading(1, 20)))).StatusCode);
+        await Host.WaitForSensorAsync("sent-once", s => s.Counts.Accepted == 1);
+        Assert.Equal("[]", await Host.Http.GetStringAsync("/sensors/sent-once/anomalies"));
+    }
+
+    [Fact]
+    public async Task A_reading_without_seq_shows_seq_null_not_an_internal_value()
+    {
+        Assert.Equal(HttpStatusCode.Accepted, (await Host.Http.PostAsync("/sensors/no-seq/readings", Json("""{"value": 5}"""))).StatusCode);
+        await Host.WaitForSensorAsync("no-seq", s => s.Counts.Accepted == 1);
+        var last = (await Host.GetJsonAsync("/sensors/no-seq"))["lastReading"]!.AsObject();
+        Assert.True(last.ContainsKey("seq"));
+        Assert.Null(last["seq"]);
+    }
+
+    [Fact]
+    public async Task Health_reports_when_the_process_started_not_when_it_was_first_asked()
+    {
+        var started = DateTime.Parse((string)(await Host.GetJsonAsync("/health"))["startedAtUtc"]!, null, System.Globalization.DateTimeStyles.RoundtripKind);
+        Assert.Equal(System.Diagnostics.Process.GetCurrentProcess().StartTime.ToUniversalTime(), started, TimeSpan.FromSeconds(1));
+    }
+
     // --- PUT /sensors/{id}/config ----------------------------------------------------------------
 
     [Fact]
@@ -86,6 +125,21 @@ public sealed class FleetApiTests(GatewayHostFixture fixture) : IClassFixture<Ga
     {
         var error = await ErrorOf(await Host.Http.PutAsync("/sensors/cfg-shape/config", Json(body)), HttpStatusCode.BadRequest);
         Assert.Equal("malformed_json", (string?)error["error"]);
+    }
+
+    [Fact]
+    public async Task A_misspelt_field_is_refused_and_does_not_reset_the_configuration()
+    {
+        Assert.Equal(HttpStatusCode.OK, (await Host.Http.PutAsync("/sensors/cfg-typo/config", Json("""{"detector": "ewma-z", "allowedLatenessMs": 5000}"""))).StatusCode);
+
+        var error = await ErrorOf(await Host.Http.PutAsync("/sensors/cfg-typo/config", Json("""{"detecter": "fusion"}""")), HttpStatusCode.BadRequest);
+        Assert.StartsWith("unknown field 'detecter' at $.detecter; the fields here are detector, detectorParameters, allowedLatenessMs", (string?)error["detail"]);
+        error = await ErrorOf(await Host.Http.PutAsync("/sensors/cfg-typo/config", Json("""{"metrics": {"t": {"minimum": 0}}}""")), HttpStatusCode.BadRequest);
+        Assert.StartsWith("unknown field 'minimum' at $.metrics.t.minimum", (string?)error["detail"]);
+
+        var config = (await Host.Sensor("cfg-typo").GetSnapshot()).Config!;
+        Assert.Equal("ewma-z", config.Detector);
+        Assert.Equal(5000, config.AllowedLatenessMs);
     }
 
     [Fact]

@@ -57,7 +57,8 @@ public static class FleetApi
 
     public sealed record RedriveView(string Target, int Redriven);
 
-    private static readonly DateTime StartedAt = DateTime.UtcNow;
+    /// <summary>When this silo's process started (not when the first request came).</summary>
+    private static readonly DateTime StartedAt = System.Diagnostics.Process.GetCurrentProcess().StartTime.ToUniversalTime();
 
     private static Results<Ok<HealthView>, JsonHttpResult<HealthView>> Health(MqttGateway mqtt, ReadingIngress ingress)
     {
@@ -90,8 +91,15 @@ public static class FleetApi
         return TypedResults.Ok(view);
     }
 
-    private static async Task<Ok<SensorPage>> ListSensors(IGrainFactory grains, string? after, int? limit)
-        => TypedResults.Ok(await grains.GetGrain<ISensorRegistryGrain>(0).List(after, limit ?? 100));
+    /// <summary>A page size outside 1..<paramref name="max"/> (0 or a negative one used to be taken as 1): a 400 that says so.</summary>
+    private static BadRequest<ErrorView>? BadLimit(string name, int? value, int max)
+        => value is { } n && (n < 1 || n > max) ? TypedResults.BadRequest(new ErrorView("bad_request", $"{name} must be between 1 and {max} (got {n})")) : null;
+
+    private static async Task<Results<Ok<SensorPage>, BadRequest<ErrorView>>> ListSensors(IGrainFactory grains, string? after, int? limit)
+    {
+        if (BadLimit("limit", limit, 1000) is { } bad) return bad;
+        return TypedResults.Ok(await grains.GetGrain<ISensorRegistryGrain>(0).List(after, limit ?? 100));
+    }
 
     private static async Task<Results<Ok<SensorSnapshot>, NotFound<ErrorView>, BadRequest<ErrorView>>> GetSensor(IGrainFactory grains, string id)
     {
@@ -100,10 +108,16 @@ public static class FleetApi
         return snapshot.Known ? TypedResults.Ok(snapshot) : TypedResults.NotFound(new ErrorView("unknown_sensor", $"sensor '{id}' has sent nothing yet"));
     }
 
-    private static async Task<Results<Ok<Anomaly[]>, BadRequest<ErrorView>>> GetAnomalies(IGrainFactory grains, string id, int? limit)
+    private static async Task<Results<Ok<Anomaly[]>, NotFound<ErrorView>, BadRequest<ErrorView>>> GetAnomalies(IGrainFactory grains, string id, int? limit)
     {
-        if (!SensorTopic.IsValidSensorId(id)) return TypedResults.BadRequest(new ErrorView("bad_sensor_id"));
-        return TypedResults.Ok(await grains.GetGrain<ISensorGrain>(id).GetAnomalies(limit ?? 50));
+        if (!SensorTopic.IsValidSensorId(id)) return TypedResults.BadRequest(new ErrorView("bad_sensor_id", "sensor ids are 1-128 characters of [A-Za-z0-9_.:-]"));
+        if (BadLimit("limit", limit, 1000) is { } bad) return bad;
+        var sensor = grains.GetGrain<ISensorGrain>(id);
+        var anomalies = await sensor.GetAnomalies(limit ?? 50);
+        // As GET /sensors/{id}: a sensor that has sent nothing is unknown, not one without anomalies.
+        if (anomalies.Length == 0 && !(await sensor.GetSnapshot()).Known)
+            return TypedResults.NotFound(new ErrorView("unknown_sensor", $"sensor '{id}' has sent nothing yet"));
+        return TypedResults.Ok(anomalies);
     }
 
     /// <summary>
@@ -233,9 +247,11 @@ public static class FleetApi
     }
 
     /// <summary>Dead letters of one target (?target=name), or of every target when none is named.</summary>
-    private static async Task<Results<Ok<Dictionary<string, DeadLetterPage>>, NotFound<ErrorView>>> ListDeadLetters(
+    private static async Task<Results<Ok<Dictionary<string, DeadLetterPage>>, NotFound<ErrorView>, BadRequest<ErrorView>>> ListDeadLetters(
         OutboundDispatcher dispatcher, IGrainFactory grains, string? target, int? offset, int? limit)
     {
+        if (BadLimit("limit", limit, 1000) is { } bad) return bad;
+        if (offset < 0) return TypedResults.BadRequest(new ErrorView("bad_request", $"offset must be 0 or more (got {offset})"));
         IEnumerable<OutboundTarget> targets = dispatcher.Targets;
         if (target is not null)
         {
@@ -252,8 +268,9 @@ public static class FleetApi
         return TypedResults.Ok(pages);
     }
 
-    private static async Task<Results<Ok<RedriveView>, NotFound<ErrorView>>> Redrive(OutboundDispatcher dispatcher, string target, int? max)
+    private static async Task<Results<Ok<RedriveView>, NotFound<ErrorView>, BadRequest<ErrorView>>> Redrive(OutboundDispatcher dispatcher, string target, int? max)
     {
+        if (BadLimit("max", max, 1_000_000) is { } bad) return bad;
         if (!dispatcher.TryGetTarget(target, out var t)) return TypedResults.NotFound(new ErrorView("unknown_target", target));
         var count = await dispatcher.RedriveAsync(t, max ?? 1000);
         return TypedResults.Ok(new RedriveView(t.Name, count));

@@ -56,6 +56,14 @@ public static class HttpErrors
             return $"the value{where} must be {Friendly(type)}";
         }
 
+        var unmapped = Unmapped.Match(message);
+        if (unmapped.Success)
+        {
+            var owner = AppDomain.CurrentDomain.GetAssemblies().Select(a => a.GetType(unmapped.Groups["type"].Value)).FirstOrDefault(t => t is not null);
+            var known = owner?.GetProperties().Where(p => p.CanWrite).Select(p => JsonNamingPolicy.CamelCase.ConvertName(p.Name)).ToArray();
+            return $"unknown field '{unmapped.Groups["name"].Value}'{where}" + (known is { Length: > 0 } ? $"; the fields here are {string.Join(", ", known)}" : "");
+        }
+
         var cut = message.IndexOf(" Path:", StringComparison.Ordinal);
         if (cut < 0) cut = message.IndexOf(" LineNumber:", StringComparison.Ordinal);
         if (cut > 0) message = message[..cut].TrimEnd(' ', '|');
@@ -79,6 +87,8 @@ public static class HttpErrors
     }
 
     private static readonly Regex BindFailure = new(@"^Failed to bind parameter ""(?<type>[^""]+) (?<name>[^"" ]+)"" from ""(?<value>.*)""\.?$", RegexOptions.CultureInvariant);
+
+    private static readonly Regex Unmapped = new(@"The JSON property '(?<name>[^']*)' could not be mapped to any \.NET member contained in type '(?<type>[^']+)'", RegexOptions.CultureInvariant);
 
     private static readonly Regex TypeMismatch = new(@"could not be converted to (?<type>\S+?)\.( Path| LineNumber|$)", RegexOptions.CultureInvariant);
 

@@ -300,6 +300,7 @@ public sealed class InvocationRecordGrain(
                 var destination = await DestinationOfAsync(record, condition, result, payload, completed);
                 var finished = record with
                 {
+                    FunctionErrors = functionErrors,
                     Status = result.Succeeded ? InvocationStatus.Succeeded : InvocationStatus.Failed,
                     Result = result,
                     CompletedUtc = completed,

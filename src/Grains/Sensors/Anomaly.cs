@@ -10,7 +10,7 @@ public sealed record Anomaly(
     [property: Id(0)] string SensorId,
     [property: Id(1)] string Metric,
     [property: Id(2)] long TimestampMs,
-    [property: Id(3)] long Seq,
+    [property: Id(3), System.Text.Json.Serialization.JsonConverter(typeof(Fleet.Grains.Readings.SeqJsonConverter))] long Seq,
     [property: Id(4)] double Value,
     [property: Id(5)] double Score,
     [property: Id(6)] string Detector,

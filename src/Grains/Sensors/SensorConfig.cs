@@ -2,6 +2,7 @@ namespace Fleet.Grains.Sensors;
 
 /// <summary>Per-metric rule: unit conversion (value * Scale + Offset), clamp, then a valid range.</summary>
 [GenerateSerializer, Immutable]
+[System.Text.Json.Serialization.JsonUnmappedMemberHandling(System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow)]
 public sealed record MetricRule
 {
     [Id(0)] public double Scale { get; init; } = 1.0;
@@ -16,9 +17,11 @@ public sealed record MetricRule
 
 /// <summary>
 /// A sensor's own configuration. Every field is optional: what is left out falls back to the silo's
-/// <see cref="SensorPipelineOptions"/>.
+/// <see cref="SensorPipelineOptions"/>. A field it does not have is refused (over HTTP), since PUT replaces the whole
+/// configuration and a misspelt field would otherwise reset what it meant to set.
 /// </summary>
 [GenerateSerializer, Immutable]
+[System.Text.Json.Serialization.JsonUnmappedMemberHandling(System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow)]
 public sealed record SensorConfig
 {
     /// <summary>Detector name from the catalog (e.g. "ewma-z"); null = the silo default.</summary>

@@ -6,7 +6,7 @@ namespace Fleet.Grains.Sensors;
 [GenerateSerializer, Immutable]
 public sealed record LastReading(
     [property: Id(0)] long TimestampMs,
-    [property: Id(1)] long Seq,
+    [property: Id(1), System.Text.Json.Serialization.JsonConverter(typeof(Fleet.Grains.Readings.SeqJsonConverter))] long Seq,
     [property: Id(2)] MetricValue[] Metrics,
     [property: Id(3)] DateTime ProcessedAtUtc);
 
