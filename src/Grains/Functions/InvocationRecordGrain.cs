@@ -315,7 +315,8 @@ public sealed class InvocationRecordGrain(
             }
 
             if (kind == InvocationErrorKind.Throttled) backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromMinutes(5).Ticks));
-            record = record with { FunctionErrors = functionErrors, NextAttemptUtc = time.GetUtcNow().UtcDateTime + wait.Value };
+            // Between attempts the event waits in the queue again: Queued, with the time of its next attempt.
+            record = record with { Status = InvocationStatus.Queued, FunctionErrors = functionErrors, NextAttemptUtc = time.GetUtcNow().UtcDateTime + wait.Value };
             state.State.Record = record;
             await state.WriteStateAsync(); // the attempt and error counts and the retry's due time survive a crash
             await Task.Delay(wait.Value, time);
