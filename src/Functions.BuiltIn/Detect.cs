@@ -196,7 +196,11 @@ public sealed class Detect : IFunctionHandler<SensorEvent, SensorEvent?>, IState
         var next = cache.Get(environment);
         if (_settings is not null && !_settings.SameDetector(next))
         {
-            foreach (var track in _tracks) track.Detector = DetectorCatalog.Create(next.DetectorName, next.Parameters);
+            foreach (var track in _tracks)
+            {
+                track.Detector = DetectorCatalog.Create(next.DetectorName, next.Parameters);
+                track.LastScore = 0; // the old detector's last word, not the new one's
+            }
         }
 
         _settings = next;

@@ -381,6 +381,19 @@ public sealed class SensorPipelineTests
         Assert.Equal(0, p.Metrics["a"].Detector.Count);
     }
 
+    [Fact]
+    public void A_restarted_detector_does_not_show_the_previous_detectors_last_score()
+    {
+        var p = NewPipeline(new SensorPipelineOptions { DefaultDetector = DetectorCatalog.LightName });
+        p.Reconfigure(new SensorConfig { Detector = "ewma-z", DetectorParameters = new() { ["warmup"] = 2, ["rest"] = 0 } });
+        for (var i = 1; i <= 40; i++) Run(p, R(i, T0 + i, ("a", 1 + 0.1 * (i % 3))));
+        Run(p, R(41, T0 + 41, ("a", 50)));
+        Assert.True(p.Metrics["a"].LastScore > 0.5, $"last score {p.Metrics["a"].LastScore}");
+
+        p.Reconfigure(new SensorConfig { Detector = "windowed-gaussian" });
+        Assert.Equal(0, p.Metrics["a"].LastScore);
+    }
+
     // --- configuration validation ----------------------------------------------------------------
 
     public static TheoryData<SensorConfig, string> InvalidConfigs => new()
