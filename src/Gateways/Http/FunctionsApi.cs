@@ -299,6 +299,9 @@ public static class FunctionsApi
     /// </summary>
     private static async Task<IResult> Invoke(string name, string? qualifier, HttpRequest request, FunctionPool pool, FunctionResolver resolver, IGrainFactory grains)
     {
+        // Lambda answers every Invoke with its request id, refusals included: it is set before anything can refuse.
+        var requestId = Guid.NewGuid().ToString();
+        StampRequestId(request.HttpContext.Response, requestId);
         var (bare, qualified) = Target(name, qualifier, invoke: true);
         var function = qualified is null ? bare : $"{bare}:{qualified}";
         var payload = await ReadBodyAsync(request, InvocationLimits.MaxPayloadBytes);
@@ -306,7 +309,6 @@ public static class FunctionsApi
         if (!IsJson(json))
             return TypedResults.BadRequest(new FleetApi.ErrorView("InvalidRequestContentException", "the payload must be JSON"));
         var type = HeaderOf(request, InvocationTypeHeader);
-        var requestId = Guid.NewGuid().ToString();
         switch (type)
         {
             case "" or "RequestResponse":
@@ -431,11 +433,34 @@ public static class FunctionsApi
         => new(name, FunctionDefinition.QualifierKey(qualifier), config.MaximumRetryAttempts, config.MaximumEventAgeInSeconds, config.LastModifiedUtc,
             new DestinationConfigBody(new DestinationBody(config.OnSuccess), new DestinationBody(config.OnFailure)));
 
+    /// <summary>Lambda's name of the response header every Invoke answer carries its request id in.</summary>
+    public const string AmznRequestIdHeader = "x-amzn-RequestId";
+
+    private static void SetRequestId(HttpResponse response, string requestId)
+    {
+        response.Headers[RequestIdHeader] = requestId;
+        response.Headers[AmznRequestIdHeader] = requestId;
+    }
+
+    /// <summary>
+    /// Gives the invocation's answer, whatever it is (200, 202, 204 and every refusal: 400, 404, 413, 429, 502), its request
+    /// id in <c>X-Request-Id</c> and Lambda's <c>x-amzn-RequestId</c>: now, and again as the answer starts in case the
+    /// response was cleared meanwhile (an error body written by the server's error handling).
+    /// </summary>
+    private static void StampRequestId(HttpResponse response, string requestId)
+    {
+        SetRequestId(response, requestId);
+        response.OnStarting(() =>
+        {
+            if (!response.Headers.ContainsKey(RequestIdHeader)) SetRequestId(response, requestId);
+            return Task.CompletedTask;
+        });
+    }
+
     /// <summary>Writes one invocation's outcome the way Lambda's Invoke does.</summary>
     public static IResult Respond(InvocationResult result, HttpResponse response, bool tail)
     {
-        response.Headers[RequestIdHeader] = result.RequestId;
-        response.Headers["x-amzn-RequestId"] = result.RequestId;
+        SetRequestId(response, result.RequestId);
         if (result.ExecutedVersion is { } version) SetHeader(response, ExecutedVersionHeader, version);
         if (tail && result.LogTail is { } log) SetHeader(response, LogResultHeader, Convert.ToBase64String(Encoding.UTF8.GetBytes(log)));
         if (result.Error is not { } error) return TypedResults.Text(result.PayloadJson ?? "null", "application/json", Encoding.UTF8, StatusCodes.Status200OK);
