@@ -112,7 +112,7 @@ public static class FunctionsApi
 
     public sealed record PublishRequest(string? Description);
 
-    public sealed record AliasBody(string FunctionVersion, string? Description, RoutingConfig? RoutingConfig);
+    public sealed record AliasBody(string? FunctionVersion, string? Description, RoutingConfig? RoutingConfig);
 
     public sealed record RoutingConfig(Dictionary<string, double>? AdditionalVersionWeights);
 
@@ -273,9 +273,19 @@ public static class FunctionsApi
         return TypedResults.Ok(Versions(d).ToArray());
     }
 
+    /// <summary>
+    /// Lambda's CreateAlias/UpdateAlias: <c>FunctionVersion</c> is required (a body without it, say with <c>version</c>
+    /// instead, is a 400 naming the field, as Lambda's validation refuses a missing member) and is <c>$LATEST</c> or a
+    /// version number (Lambda's pattern <c>(\$LATEST|[0-9]+)</c>, 1-1024 characters); one of that form that the function
+    /// does not have is not found (404).
+    /// </summary>
     private static async Task<Ok<FunctionAlias>> PutAlias(string name, string alias, AliasBody body, IGrainFactory grains, FunctionResolver resolver)
     {
-        var result = await grains.GetGrain<IFunctionGrain>(name).PutAlias(alias, new AliasRequest(body.FunctionVersion ?? "", body.Description, body.RoutingConfig?.AdditionalVersionWeights));
+        if (string.IsNullOrEmpty(body.FunctionVersion))
+            throw new FunctionValidationException("FunctionVersion is required: the version the alias points at, \"$LATEST\" or a version number (e.g. {\"functionVersion\": \"1\"})");
+        if (body.FunctionVersion.Length > 1024 || !(body.FunctionVersion == FunctionDefinition.Latest || FunctionDefinition.IsVersionNumber(body.FunctionVersion)))
+            throw new FunctionValidationException($"FunctionVersion '{body.FunctionVersion}' is not a version: \"$LATEST\" or a version number");
+        var result = await grains.GetGrain<IFunctionGrain>(name).PutAlias(alias, new AliasRequest(body.FunctionVersion, body.Description, body.RoutingConfig?.AdditionalVersionWeights));
         resolver.Invalidate(name);
         return TypedResults.Ok(result);
     }
