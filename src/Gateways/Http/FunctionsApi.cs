@@ -581,8 +581,10 @@ public static class FunctionsApi
         {
             Name = name, TopicFilter = body.TopicFilter ?? "", Functions = body.Functions ?? [], Description = body.Description, Enabled = body.Enabled ?? true,
         };
-        cache.Apply(await grains.GetGrain<IFunctionBindingsGrain>(0).Put(binding));
-        return TypedResults.Ok(binding);
+        var table = await grains.GetGrain<IFunctionBindingsGrain>(0).Put(binding);
+        cache.Apply(table);
+        // As stored: its functions as name[:qualifier], whatever form of Lambda's they were given in.
+        return TypedResults.Ok(table.Bindings.LastOrDefault(b => b.Name == name) ?? binding);
     }
 
     private static async Task<NoContent> DeleteBinding(string name, IGrainFactory grains, BindingCache cache)
