@@ -9,6 +9,9 @@ internal sealed class WorkerContext(
     string functionName,
     string functionVersion,
     string? invokedAlias,
+    string? invokedFunctionArn,
+    string? logGroupName,
+    string? logStreamName,
     int memoryLimitMb,
     DateTime deadlineUtc,
     CancellationToken cancellationToken,
@@ -19,6 +22,11 @@ internal sealed class WorkerContext(
     public string FunctionName => functionName;
     public string FunctionVersion => functionVersion;
     public string? InvokedAlias => invokedAlias;
+
+    // From the host; an older host sends none: the SDK's defaults.
+    public string InvokedFunctionArn => invokedFunctionArn ?? $"arn:aws:lambda:us-east-1:000000000000:function:{functionName}";
+    public string LogGroupName => logGroupName ?? "/aws/lambda/" + functionName;
+    public string LogStreamName => logStreamName ?? "";
     public int MemoryLimitMb => memoryLimitMb;
     public TimeSpan RemainingTime => deadlineUtc - DateTime.UtcNow is var left && left > TimeSpan.Zero ? left : TimeSpan.Zero;
     public CancellationToken CancellationToken => cancellationToken;

@@ -12,7 +12,8 @@ namespace Fleet.Functions.Worker;
 /// <remarks>
 /// host -> worker: <c>start</c> {packageDirectory, layerDirectories, handler, functionName, functionVersion,
 /// memoryMb, environment, tempDirectory}; <c>invoke</c> {requestId, payload, timeoutMs, invokedAlias,
-/// functionName, functionVersion, memoryLimitMb, tempDirectory, environment}; <c>invokeResult</c>
+/// invokedFunctionArn, logGroupName, logStreamName, functionName, functionVersion, memoryLimitMb, tempDirectory,
+/// environment} (an older host sends no invokedFunctionArn, logGroupName or logStreamName: the SDK's defaults apply); <c>invokeResult</c>
 /// {callId, payload | errorType + message}. Closing stdin asks the worker to exit.
 /// <para/>
 /// worker -> host: <c>started</c> {initMs}; <c>startFailed</c> {errorType, message, init, exceptionType, stackTrace, cause};

@@ -22,13 +22,19 @@ public sealed class ExecutionEnvironment : IExecutionEnvironment
     private readonly FunctionsOptions _options;
     private readonly ILogger _logger;
     private readonly string _tempDirectory;
+    private readonly AsyncInvocationOptions _arns;
     private IFunctionInstance? _instance;
     private int _busy;
     private bool _disposed;
 
-    public ExecutionEnvironment(ResolvedFunction function, string owner, IFunctionRuntime runtime, CodeCache code, IFunctionInvoker? invoker, FunctionsOptions options, ILogger logger)
+    public ExecutionEnvironment(
+        ResolvedFunction function, string owner, IFunctionRuntime runtime, CodeCache code, IFunctionInvoker? invoker, FunctionsOptions options, ILogger logger,
+        AsyncInvocationOptions? arns = null)
     {
         Function = function;
+        _arns = arns ?? new AsyncInvocationOptions();
+        // Lambda's log stream name: the day the environment started, the version it serves, and its own id.
+        LogStreamName = $"{DateTime.UtcNow:yyyy'/'MM'/'dd}/[{function.Version}]{Guid.NewGuid():n}";
         _runtime = runtime;
         _code = code;
         _invoker = invoker;
@@ -39,6 +45,9 @@ public sealed class ExecutionEnvironment : IExecutionEnvironment
     }
 
     public ResolvedFunction Function { get; }
+
+    /// <summary>Lambda's log stream of this environment (<c>YYYY/MM/DD/[VERSION]ID</c>), the context's <c>LogStreamName</c>.</summary>
+    public string LogStreamName { get; }
 
     public bool IsWarm => _instance is not null;
 
@@ -78,7 +87,9 @@ public sealed class ExecutionEnvironment : IExecutionEnvironment
         var timeout = request.TimeoutMs is { } capMs && TimeSpan.FromMilliseconds(capMs) < config.Timeout ? TimeSpan.FromMilliseconds(capMs) : config.Timeout;
         var deadline = DateTime.UtcNow + timeout;
         using var cts = new CancellationTokenSource(timeout);
-        var context = new FunctionContext(Function, request, deadline, cts.Token, logger, _tempDirectory, _invoker);
+        var context = new FunctionContext(
+            Function, request, deadline, cts.Token, logger, _tempDirectory, _invoker,
+            EventDestinations.InvokedFunctionArn(Function.Name, request.InvokedQualifier, _arns), LogStreamName);
         var instance = _instance!;
         // On the thread pool: a handler that blocks must not hold the caller (a grain's turn, a request thread).
         var run = Task.Run(() => instance.InvokeAsync(request.PayloadJson, context));

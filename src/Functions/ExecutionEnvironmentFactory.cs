@@ -10,10 +10,11 @@ public sealed class ExecutionEnvironmentFactory(
     CodeCache code,
     IOptions<FunctionsOptions> options,
     ILoggerFactory loggers,
-    IFunctionInvoker? invoker) : IExecutionEnvironmentFactory
+    IFunctionInvoker? invoker,
+    AsyncInvocationOptions? arns = null) : IExecutionEnvironmentFactory
 {
     private readonly ILogger _logger = loggers.CreateLogger("Fleet.Functions");
 
     public IExecutionEnvironment Create(ResolvedFunction function, string owner)
-        => new ExecutionEnvironment(function, owner, runtimes.For(function.Configuration), code, invoker, options.Value, _logger);
+        => new ExecutionEnvironment(function, owner, runtimes.For(function.Configuration), code, invoker, options.Value, _logger, arns);
 }

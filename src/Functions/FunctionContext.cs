@@ -11,12 +11,17 @@ internal sealed class FunctionContext(
     CancellationToken cancellationToken,
     FunctionLogger logger,
     string tempDirectory,
-    IFunctionInvoker? invoker) : IFunctionContext
+    IFunctionInvoker? invoker,
+    string invokedFunctionArn,
+    string logStreamName) : IFunctionContext
 {
     public string RequestId => request.RequestId;
     public string FunctionName => function.Name;
     public string FunctionVersion => function.Version;
     public string? InvokedAlias => request.InvokedAlias;
+    public string InvokedFunctionArn => invokedFunctionArn;
+    public string LogGroupName => "/aws/lambda/" + function.Name;
+    public string LogStreamName => logStreamName;
     public int MemoryLimitMb => function.Configuration.MemoryMb;
     public TimeSpan RemainingTime => deadlineUtc - DateTime.UtcNow is var left && left > TimeSpan.Zero ? left : TimeSpan.Zero;
     public CancellationToken CancellationToken => cancellationToken;

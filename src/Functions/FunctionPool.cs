@@ -37,14 +37,15 @@ public sealed class FunctionPool : IFunctionInvoker, IHostedService, IAsyncDispo
         FunctionMetrics metrics,
         IOptions<FunctionsOptions> options,
         ILoggerFactory loggers,
-        FunctionConcurrency? concurrency = null)
+        FunctionConcurrency? concurrency = null,
+        IOptions<AsyncInvocationOptions>? arns = null)
     {
         _resolver = resolver;
         _concurrency = concurrency;
         _metrics = metrics;
         _options = options.Value;
         _logger = loggers.CreateLogger<FunctionPool>();
-        _factory = new ExecutionEnvironmentFactory(runtimes, code, options, loggers, this);
+        _factory = new ExecutionEnvironmentFactory(runtimes, code, options, loggers, this, arns?.Value);
     }
 
     /// <summary>The factory sensor grains use: its environments call other functions through this pool.</summary>
@@ -64,8 +65,13 @@ public sealed class FunctionPool : IFunctionInvoker, IHostedService, IAsyncDispo
         var (resolved, alias, missing) = await _resolver.ResolveAsync(function);
         if (resolved is null)
             return InvocationResult.Failed(request.RequestId, InvocationErrorKind.NotFound, "ResourceNotFoundException", missing!, FunctionDefinition.Split(function).Name);
-        return await InvokeAsync(resolved, request with { InvokedAlias = alias ?? request.InvokedAlias }, cancellationToken);
+        return await InvokeAsync(
+            resolved,
+            request with { InvokedAlias = alias ?? request.InvokedAlias, InvokedQualifier = request.InvokedQualifier ?? NonEmpty(FunctionDefinition.Split(function).Qualifier) },
+            cancellationToken);
     }
+
+    private static string? NonEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
 
     public async Task<InvocationResult> InvokeAsync(ResolvedFunction function, InvocationRequest request, CancellationToken cancellationToken)
     {

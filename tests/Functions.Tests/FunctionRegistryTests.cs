@@ -38,6 +38,56 @@ public sealed class FunctionRegistryTests(FunctionsClusterFixture fixture)
         return JsonDocument.Parse(result.PayloadJson!).RootElement;
     }
 
+    /// <summary>
+    /// Lambda's context fields of a .NET handler (ILambdaContext's InvokedFunctionArn, LogGroupName, LogStreamName): the ARN
+    /// is the one the caller used, its qualifier included, through the pool and in a sensor's environment alike.
+    /// </summary>
+    [Fact]
+    public async Task The_context_has_the_invoked_function_arn_and_lambdas_log_names()
+    {
+        var suffix = Guid.NewGuid().ToString("n")[..8];
+        var name = "arn-" + suffix;
+        await Deploy(name, "ArnProbe", """
+                using Fleet.Functions;
+                namespace ArnProbe;
+                public sealed class Evt { }
+                public class H { public object Handle(Evt e, IFunctionContext c) => new { arn = c.InvokedFunctionArn, group = c.LogGroupName, stream = c.LogStreamName, version = c.FunctionVersion }; }
+                """);
+        var grain = fixture.Client.GetGrain<IFunctionGrain>(name);
+        await grain.PublishVersion(null);
+        await grain.PutAlias("live", new AliasRequest("1"));
+        for (var silo = 0; silo < 2; silo++) fixture.ServicesOf(silo).GetRequiredService<FunctionResolver>().Invalidate(name);
+
+        var arn = $"arn:aws:lambda:us-east-1:000000000000:function:{name}";
+        var unqualified = await Invoke(name);
+        Assert.Equal(arn, unqualified.GetProperty("arn").GetString());
+        Assert.Equal($"/aws/lambda/{name}", unqualified.GetProperty("group").GetString());
+        Assert.Matches(@"^\d{4}/\d{2}/\d{2}/\[\$LATEST\][0-9a-f]{32}$", unqualified.GetProperty("stream").GetString());
+        Assert.Equal(arn + ":1", (await Invoke($"{name}:1")).GetProperty("arn").GetString());
+        Assert.Equal(arn + ":1", (await Invoke($"{name}:01")).GetProperty("arn").GetString());
+        Assert.Equal(arn + ":$LATEST", (await Invoke($"{name}:$LATEST")).GetProperty("arn").GetString());
+        var viaAlias = await Invoke($"{name}:live");
+        Assert.Equal(arn + ":live", viaAlias.GetProperty("arn").GetString());
+        Assert.Matches(@"^\d{4}/\d{2}/\d{2}/\[1\][0-9a-f]{32}$", viaAlias.GetProperty("stream").GetString());
+
+        // Bound to a sensor by its alias: the same ARN, in the sensor's own environment.
+        var sensor = "arn-sensor-" + suffix;
+        var table = await fixture.Client.GetGrain<IFunctionBindingsGrain>(0).Put(new FunctionBinding
+        {
+            Name = "arn-" + suffix, TopicFilter = $"sensors/{sensor}/telemetry", Functions = [$"{name}:live"],
+        });
+        for (var silo = 0; silo < 2; silo++) fixture.ServicesOf(silo).GetRequiredService<BindingCache>().Apply(table);
+        var sensorGrain = fixture.Client.GetGrain<ISensorGrain>(sensor);
+        await sensorGrain.Ingest([new Reading(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), 1, [new MetricValue("t", 20)], 0)]);
+        var bound = Assert.Single((await sensorGrain.GetSnapshot()).Functions!.Bindings);
+        Assert.True(bound.LastResult is not null, $"{bound.LastError?.Type}: {bound.LastError?.Message}");
+        using (var last = JsonDocument.Parse(bound.LastResult))
+            Assert.Equal(arn + ":live", last.RootElement.GetProperty("arn").GetString());
+
+        table = await fixture.Client.GetGrain<IFunctionBindingsGrain>(0).Delete("arn-" + suffix);
+        for (var silo = 0; silo < 2; silo++) fixture.ServicesOf(silo).GetRequiredService<BindingCache>().Apply(table);
+    }
+
     [Fact]
     public async Task Deploy_invoke_publish_alias_switch_and_weighted_alias()
     {

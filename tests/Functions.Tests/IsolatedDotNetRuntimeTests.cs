@@ -57,6 +57,9 @@ public sealed class IsolatedDotNetRuntimeTests(ITestOutputHelper output)
                     ["functionName"] = context.FunctionName,
                     ["functionVersion"] = context.FunctionVersion,
                     ["alias"] = context.InvokedAlias,
+                    ["invokedFunctionArn"] = context.InvokedFunctionArn,
+                    ["logGroupName"] = context.LogGroupName,
+                    ["logStreamName"] = context.LogStreamName,
                     ["memoryLimitMb"] = context.MemoryLimitMb,
                     ["remainingMs"] = context.RemainingTime.TotalMilliseconds,
                     ["tempDirectory"] = context.TempDirectory,
@@ -222,6 +225,9 @@ public sealed class IsolatedDotNetRuntimeTests(ITestOutputHelper output)
             FunctionName = "probe",
             FunctionVersion = "7",
             InvokedAlias = "prod",
+            InvokedFunctionArn = "arn:aws:lambda:eu-west-1:123456789012:function:probe:prod",
+            LogGroupName = "/aws/lambda/probe",
+            LogStreamName = "2026/05/01/[7]0123456789abcdef0123456789abcdef",
         };
 
         var result = Parse(await instance.InvokeAsync("""{"x": 5}""", context));
@@ -230,6 +236,9 @@ public sealed class IsolatedDotNetRuntimeTests(ITestOutputHelper output)
         Assert.Equal("probe", result.GetProperty("functionName").GetString());
         Assert.Equal("7", result.GetProperty("functionVersion").GetString());
         Assert.Equal("prod", result.GetProperty("alias").GetString());
+        Assert.Equal("arn:aws:lambda:eu-west-1:123456789012:function:probe:prod", result.GetProperty("invokedFunctionArn").GetString());
+        Assert.Equal("/aws/lambda/probe", result.GetProperty("logGroupName").GetString());
+        Assert.Equal("2026/05/01/[7]0123456789abcdef0123456789abcdef", result.GetProperty("logStreamName").GetString());
         Assert.Equal(256, result.GetProperty("memoryLimitMb").GetInt32());
         Assert.InRange(result.GetProperty("remainingMs").GetDouble(), 1, 5_000);
         Assert.Equal(temp, result.GetProperty("tempDirectory").GetString());

@@ -195,6 +195,29 @@ public sealed class JavaScriptRuntimeTests
     }
 
     [Fact]
+    public async Task The_context_has_lambdas_invoked_function_arn_and_log_names()
+    {
+        var context = new TestFunctionContext()
+        {
+            FunctionName = "orders",
+            InvokedFunctionArn = "arn:aws:lambda:us-east-1:000000000000:function:orders:live",
+            LogGroupName = "/aws/lambda/orders",
+            LogStreamName = "2026/05/01/[3]0123456789abcdef0123456789abcdef",
+        };
+        var result = await InvokeOnce("""
+            exports.handler = async (event, context) => ({
+              arn: context.invokedFunctionArn,
+              group: context.logGroupName,
+              stream: context.logStreamName,
+            });
+            """, context: context);
+        using var doc = JsonDocument.Parse(result);
+        Assert.Equal("arn:aws:lambda:us-east-1:000000000000:function:orders:live", doc.RootElement.GetProperty("arn").GetString());
+        Assert.Equal("/aws/lambda/orders", doc.RootElement.GetProperty("group").GetString());
+        Assert.Equal("2026/05/01/[3]0123456789abcdef0123456789abcdef", doc.RootElement.GetProperty("stream").GetString());
+    }
+
+    [Fact]
     public async Task Console_writes_to_the_invocation_logger_with_node_formatting_and_levels()
     {
         var context = new TestFunctionContext();

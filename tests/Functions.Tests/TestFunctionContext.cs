@@ -27,6 +27,9 @@ public sealed class TestFunctionContext : IFunctionContext, IFunctionLogger
     public string FunctionName { get; init; } = "test";
     public string FunctionVersion { get; init; } = "$LATEST";
     public string? InvokedAlias { get; init; }
+    public string InvokedFunctionArn { get; init; } = "arn:aws:lambda:us-east-1:000000000000:function:test";
+    public string LogGroupName { get; init; } = "/aws/lambda/test";
+    public string LogStreamName { get; init; } = "2026/01/01/[$LATEST]00000000000000000000000000000000";
     public int MemoryLimitMb { get; }
     public TimeSpan RemainingTime => _deadline - DateTime.UtcNow;
     public CancellationToken CancellationToken => _cts.Token;

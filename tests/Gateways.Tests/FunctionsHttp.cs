@@ -15,16 +15,22 @@ internal static class FunctionsHttp
     public static async Task<string> Deploy(GatewayHost host, string prefix, string body)
     {
         var name = prefix + "-" + Guid.NewGuid().ToString("n")[..8];
+        using var put = await host.Http.PutAsJsonAsync($"/functions/{name}", new { runtime = "javascript", handler = "index.handler", zipFile = Convert.ToBase64String(Package(body)) });
+        Assert.True(put.IsSuccessStatusCode, await put.Content.ReadAsStringAsync());
+        return name;
+    }
+
+    /// <summary>The zip of a JavaScript function (index.handler) whose handler body is <paramref name="body"/>; <paramref name="parameters"/> its parameters.</summary>
+    public static byte[] Package(string body, string parameters = "event")
+    {
         using var zip = new MemoryStream();
         using (var archive = new ZipArchive(zip, ZipArchiveMode.Create, leaveOpen: true))
         {
-            await using var entry = archive.CreateEntry("index.js").Open();
-            await entry.WriteAsync(Encoding.UTF8.GetBytes($"exports.handler = async (event) => {{ {body} }};"));
+            using var entry = archive.CreateEntry("index.js").Open();
+            entry.Write(Encoding.UTF8.GetBytes($"exports.handler = async ({parameters}) => {{ {body} }};"));
         }
 
-        using var put = await host.Http.PutAsJsonAsync($"/functions/{name}", new { runtime = "javascript", handler = "index.handler", zipFile = Convert.ToBase64String(zip.ToArray()) });
-        Assert.True(put.IsSuccessStatusCode, await put.Content.ReadAsStringAsync());
-        return name;
+        return zip.ToArray();
     }
 
     public static async Task<(HttpStatusCode Status, JsonNode? Body)> Read(HttpResponseMessage response)

@@ -195,6 +195,9 @@ internal sealed class IsolatedFunctionInstance : IFunctionInstance
                     w.WriteString("payload", payloadJson);
                     w.WriteNumber("timeoutMs", timeoutMs);
                     if (context.InvokedAlias is { } alias) w.WriteString("invokedAlias", alias);
+                    w.WriteString("invokedFunctionArn", context.InvokedFunctionArn);
+                    w.WriteString("logGroupName", context.LogGroupName);
+                    w.WriteString("logStreamName", context.LogStreamName);
                     w.WriteString("functionName", context.FunctionName);
                     w.WriteString("functionVersion", context.FunctionVersion);
                     w.WriteNumber("memoryLimitMb", context.MemoryLimitMb);

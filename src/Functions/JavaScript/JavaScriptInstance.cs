@@ -405,6 +405,9 @@ internal sealed class JavaScriptInstance : IFunctionInstance
         js.Set("functionName", context.FunctionName);
         js.Set("functionVersion", context.FunctionVersion);
         js.Set("invokedAlias", context.InvokedAlias is { } alias ? alias : JsValue.Null);
+        js.Set("invokedFunctionArn", context.InvokedFunctionArn);
+        js.Set("logGroupName", context.LogGroupName);
+        js.Set("logStreamName", context.LogStreamName);
         js.Set("memoryLimitInMB", context.MemoryLimitMb.ToString(CultureInfo.InvariantCulture)); // a string, as in Lambda
         js.Set("tempDirectory", context.TempDirectory);
         js.Set("callbackWaitsForEmptyEventLoop", true);

@@ -106,13 +106,14 @@ public static class FunctionsApi
         DateTime LastModified,
         IReadOnlyList<VersionView> Versions,
         IReadOnlyList<FunctionAlias> Aliases,
-        FunctionStatsView? Stats);
+        FunctionStatsView? Stats,
+        string Version = FunctionDefinition.Latest);
 
     public sealed record VersionView(string Version, string CodeSha256, string? Description, DateTime Published, string Handler, int Timeout, int MemorySize);
 
     public sealed record PublishRequest(string? Description);
 
-    public sealed record AliasBody(string FunctionVersion, string? Description, RoutingConfig? RoutingConfig);
+    public sealed record AliasBody(string? FunctionVersion, string? Description, RoutingConfig? RoutingConfig);
 
     public sealed record RoutingConfig(Dictionary<string, double>? AdditionalVersionWeights);
 
@@ -209,6 +210,9 @@ public static class FunctionsApi
 
     private static async Task<IResult> PutFunction(string name, FunctionRequest body, FunctionDeployer deployer, IGrainFactory grains, FunctionMetrics metrics)
     {
+        // Lambda's CreateFunction/UpdateFunctionConfiguration: any form of the name, no qualifier; a name no function can
+        // have is the configuration's own 400 (it is being created), not a 404.
+        name = Function(name, mayBeNew: true);
         byte[]? zip = null;
         if (body.ZipFile is { } base64)
         {
@@ -242,19 +246,31 @@ public static class FunctionsApi
 
     private static async Task<Results<Ok<FunctionView>, NotFound<FleetApi.ErrorView>>> PutCode(string name, HttpRequest request, FunctionDeployer deployer, IGrainFactory grains, FunctionMetrics metrics)
     {
+        name = Function(name);
         var current = await grains.GetGrain<IFunctionGrain>(name).Get();
         if (current is null) return TypedResults.NotFound(new FleetApi.ErrorView("not_found", $"function '{name}' does not exist: create it with PUT /functions/{name}"));
         var zip = await ReadBodyAsync(request, deployer.MaxPackageBytes);
         return TypedResults.Ok(View(await deployer.DeployAsync(current.Configuration, zip), metrics));
     }
 
-    private static async Task<Results<Ok<FunctionView>, NotFound<FleetApi.ErrorView>>> GetFunction(string name, IGrainFactory grains, FunctionMetrics metrics)
-        => await grains.GetGrain<IFunctionGrain>(name).Get() is { } d
-            ? TypedResults.Ok(View(d, metrics))
-            : TypedResults.NotFound(new FleetApi.ErrorView("not_found", $"function '{name}' does not exist"));
+    /// <summary>
+    /// Lambda's GetFunction: the function, or with a qualifier (<c>{name}:3</c>, <c>{name}:live</c> or <c>?Qualifier=</c>)
+    /// the version it names (an alias: the version it points at), its configuration and code as published.
+    /// </summary>
+    private static async Task<Results<Ok<FunctionView>, NotFound<FleetApi.ErrorView>>> GetFunction(string name, string? qualifier, IGrainFactory grains, FunctionMetrics metrics)
+    {
+        (name, qualifier) = Target(name, qualifier, namespaced: true);
+        if (await grains.GetGrain<IFunctionGrain>(name).Get() is not { } d) return TypedResults.NotFound(new FleetApi.ErrorView("not_found", $"function '{name}' does not exist"));
+        if (qualifier is null) return TypedResults.Ok(View(d, metrics));
+        // The alias's own version (roll 1: never the additional one of a weighted alias).
+        return d.Resolve(FunctionDefinition.NormalizeVersion(qualifier), 1.0) is { } resolved
+            ? TypedResults.Ok(View(d, metrics, resolved.Function))
+            : TypedResults.NotFound(new FleetApi.ErrorView("not_found", $"function '{name}' has no version or alias '{qualifier}'"));
+    }
 
     private static async Task<NoContent> DeleteFunction(string name, string? qualifier, IGrainFactory grains, FunctionResolver resolver)
     {
+        (name, qualifier) = Target(name, qualifier);
         await grains.GetGrain<IFunctionGrain>(name).Delete(qualifier);
         resolver.Invalidate(name);
         return TypedResults.NoContent();
@@ -262,6 +278,7 @@ public static class FunctionsApi
 
     private static async Task<Created<VersionView>> PublishVersion(string name, PublishRequest? body, IGrainFactory grains, FunctionResolver resolver)
     {
+        name = Function(name);
         var v = await grains.GetGrain<IFunctionGrain>(name).PublishVersion(body?.Description);
         resolver.Invalidate(name);
         return TypedResults.Created($"/functions/{name}:{v.Version}", VersionOf(v));
@@ -269,24 +286,40 @@ public static class FunctionsApi
 
     private static async Task<Results<Ok<VersionView[]>, NotFound<FleetApi.ErrorView>>> ListVersions(string name, IGrainFactory grains)
     {
+        name = Function(name, namespaced: true);
         if (await grains.GetGrain<IFunctionGrain>(name).Get() is not { } d) return TypedResults.NotFound(new FleetApi.ErrorView("not_found", $"function '{name}' does not exist"));
         return TypedResults.Ok(Versions(d).ToArray());
     }
 
+    /// <summary>
+    /// Lambda's CreateAlias/UpdateAlias: <c>FunctionVersion</c> is required (a body without it, say with <c>version</c>
+    /// instead, is a 400 naming the field, as Lambda's validation refuses a missing member) and is <c>$LATEST</c> or a
+    /// version number (Lambda's pattern <c>(\$LATEST|[0-9]+)</c>, 1-1024 characters); one of that form that the function
+    /// does not have is not found (404).
+    /// </summary>
     private static async Task<Ok<FunctionAlias>> PutAlias(string name, string alias, AliasBody body, IGrainFactory grains, FunctionResolver resolver)
     {
-        var result = await grains.GetGrain<IFunctionGrain>(name).PutAlias(alias, new AliasRequest(body.FunctionVersion ?? "", body.Description, body.RoutingConfig?.AdditionalVersionWeights));
+        name = Function(name);
+        if (string.IsNullOrEmpty(body.FunctionVersion))
+            throw new FunctionValidationException("FunctionVersion is required: the version the alias points at, \"$LATEST\" or a version number (e.g. {\"functionVersion\": \"1\"})");
+        if (body.FunctionVersion.Length > 1024 || !(body.FunctionVersion == FunctionDefinition.Latest || FunctionDefinition.IsVersionNumber(body.FunctionVersion)))
+            throw new FunctionValidationException($"FunctionVersion '{body.FunctionVersion}' is not a version: \"$LATEST\" or a version number");
+        var result = await grains.GetGrain<IFunctionGrain>(name).PutAlias(alias, new AliasRequest(body.FunctionVersion, body.Description, body.RoutingConfig?.AdditionalVersionWeights));
         resolver.Invalidate(name);
         return TypedResults.Ok(result);
     }
 
     private static async Task<Results<Ok<IReadOnlyList<FunctionAlias>>, NotFound<FleetApi.ErrorView>>> ListAliases(string name, IGrainFactory grains)
-        => await grains.GetGrain<IFunctionGrain>(name).Get() is { } d
+    {
+        name = Function(name);
+        return await grains.GetGrain<IFunctionGrain>(name).Get() is { } d
             ? TypedResults.Ok(d.Aliases)
             : TypedResults.NotFound(new FleetApi.ErrorView("not_found", $"function '{name}' does not exist"));
+    }
 
     private static async Task<NoContent> DeleteAlias(string name, string alias, IGrainFactory grains, FunctionResolver resolver)
     {
+        name = Function(name);
         await grains.GetGrain<IFunctionGrain>(name).DeleteAlias(alias);
         resolver.Invalidate(name);
         return TypedResults.NoContent();
@@ -299,6 +332,9 @@ public static class FunctionsApi
     /// </summary>
     private static async Task<IResult> Invoke(string name, string? qualifier, HttpRequest request, FunctionPool pool, FunctionResolver resolver, IGrainFactory grains)
     {
+        // Lambda answers every Invoke with its request id, refusals included: it is set before anything can refuse.
+        var requestId = Guid.NewGuid().ToString();
+        StampRequestId(request.HttpContext.Response, requestId);
         var (bare, qualified) = Target(name, qualifier, invoke: true);
         var function = qualified is null ? bare : $"{bare}:{qualified}";
         var payload = await ReadBodyAsync(request, InvocationLimits.MaxPayloadBytes);
@@ -306,7 +342,6 @@ public static class FunctionsApi
         if (!IsJson(json))
             return TypedResults.BadRequest(new FleetApi.ErrorView("InvalidRequestContentException", "the payload must be JSON"));
         var type = HeaderOf(request, InvocationTypeHeader);
-        var requestId = Guid.NewGuid().ToString();
         switch (type)
         {
             case "" or "RequestResponse":
@@ -334,6 +369,7 @@ public static class FunctionsApi
     /// <summary>Lambda's <c>PutFunctionConcurrency</c>: the function's reserved concurrency, for all its versions and aliases.</summary>
     private static async Task<Ok<ConcurrencyBody>> PutConcurrency(string name, ConcurrencyBody? body, IGrainFactory grains, FunctionResolver resolver)
     {
+        name = Function(name);
         if (body?.ReservedConcurrentExecutions is not { } reserved)
             throw new FunctionValidationException("ReservedConcurrentExecutions is required: a number, 0 or more (0 throttles every invocation)");
         var set = await grains.GetGrain<IFunctionGrain>(name).PutConcurrency(reserved);
@@ -342,12 +378,16 @@ public static class FunctionsApi
     }
 
     private static async Task<Results<Ok<ConcurrencyBody>, NotFound<FleetApi.ErrorView>>> GetConcurrency(string name, IGrainFactory grains)
-        => await grains.GetGrain<IFunctionGrain>(name).Get() is { } d
+    {
+        name = Function(name);
+        return await grains.GetGrain<IFunctionGrain>(name).Get() is { } d
             ? TypedResults.Ok(new ConcurrencyBody(d.ReservedConcurrentExecutions))
             : TypedResults.NotFound(new FleetApi.ErrorView("not_found", $"function '{name}' does not exist"));
+    }
 
     private static async Task<NoContent> DeleteConcurrency(string name, IGrainFactory grains, FunctionResolver resolver)
     {
+        name = Function(name);
         await grains.GetGrain<IFunctionGrain>(name).PutConcurrency(null);
         resolver.Invalidate(name);
         return TypedResults.NoContent();
@@ -385,18 +425,19 @@ public static class FunctionsApi
         => given is null ? (merge ? null : "") : given.Destination ?? "";
 
     /// <summary>
-    /// The function and qualifier a request names, as Lambda takes them: the path's name in any of Lambda's forms
+    /// The function and qualifier a request names, as Lambda takes them where an operation takes a qualifier (Invoke,
+    /// GetFunction, DeleteFunction, the event invoke config): the path's name in any of Lambda's forms
     /// (<see cref="FunctionNames"/>: <c>name</c>, the partial ARN <c>ACCOUNT:function:name</c>, the function ARN, ...),
     /// optionally qualified (<c>name:live</c>), instead of, or as well as, <c>?Qualifier=</c>; when both are given they must
-    /// agree. Invoke takes Lambda's Invoke pattern (up to 170 characters, '.' allowed in the name); the other operations
-    /// (<paramref name="invoke"/> false) Lambda's pattern of theirs (up to 140, no '.'). A value the pattern refuses is a 400;
-    /// one it allows that names no function (a name no function of this platform can have, a version or alias that does
-    /// not exist) is left to be not found (404), as in Lambda.
+    /// agree. Invoke and GetFunction (<paramref name="namespaced"/>) take Lambda's NamespacedFunctionName pattern (up to 170
+    /// characters, '.' allowed in the name); the other operations Lambda's FunctionName pattern (up to 140, no '.'). A value
+    /// the pattern refuses is a 400; one it allows that names no function (a name no function of this platform can have, a
+    /// version or alias that does not exist) is left to be not found (404), as in Lambda; Invoke leaves that to the resolver.
     /// </summary>
-    private static (string Name, string? Qualifier) Target(string name, string? qualifier, bool invoke = false)
+    private static (string Name, string? Qualifier) Target(string name, string? qualifier, bool namespaced = false, bool invoke = false)
     {
         if (qualifier is { Length: 0 }) qualifier = null;
-        var (bare, derived) = invoke
+        var (bare, derived) = namespaced || invoke
             ? FunctionNames.Parse(name, "FunctionName")
             : FunctionNames.Parse(name, "FunctionName", FunctionNames.MaxLengthWithoutPeriods, periods: false);
         if (qualifier is not null && !FunctionNames.IsValidQualifierParameter(qualifier))
@@ -406,6 +447,30 @@ public static class FunctionsApi
         // Not a grain to activate (and a storage read) for a name no function can have: the function does not exist.
         if (!invoke && !FunctionValidation.IsValidName(bare)) throw new FunctionNotFoundException($"function '{bare}' does not exist");
         return (bare, qualifier ?? derived);
+    }
+
+    /// <summary>
+    /// The function an operation on the function as a whole names (Lambda's CreateFunction, UpdateFunctionCode and
+    /// UpdateFunctionConfiguration, PublishVersion, ListVersionsByFunction, the alias operations, the reserved concurrency
+    /// operations): the path's name in any of Lambda's forms, by Lambda's FunctionName pattern (up to 140 characters, no
+    /// '.'; ListVersionsByFunction, <paramref name="namespaced"/>, its NamespacedFunctionName pattern: up to 170, '.'
+    /// allowed). These operations take no qualifier, so a qualified name (<c>name:1</c>, an alias ARN) is a 400, as Lambda
+    /// permits them on functions only. A name no function of this platform can have is not found (404), except where the
+    /// function is being created (<paramref name="mayBeNew"/>: the configuration's own 400 says what a name may be).
+    /// </summary>
+    private static string Function(string name, bool namespaced = false, bool mayBeNew = false)
+    {
+        var (bare, qualifier) = namespaced
+            ? FunctionNames.Parse(name, "FunctionName")
+            : FunctionNames.Parse(name, "FunctionName", FunctionNames.MaxLengthWithoutPeriods, periods: false);
+        if (qualifier is not null)
+        {
+            throw new FunctionValidationException(
+                $"FunctionName '{name}' names the version or alias '{qualifier}': this operation is permitted on functions only, not on versions or aliases; give the function's name or its unqualified ARN");
+        }
+
+        if (!mayBeNew && !FunctionValidation.IsValidName(bare)) throw new FunctionNotFoundException($"function '{bare}' does not exist");
+        return bare;
     }
 
     private static async Task<Results<Ok<EventInvokeConfigView>, NotFound<FleetApi.ErrorView>>> GetEventInvokeConfig(string name, string? qualifier, IGrainFactory grains)
@@ -431,11 +496,34 @@ public static class FunctionsApi
         => new(name, FunctionDefinition.QualifierKey(qualifier), config.MaximumRetryAttempts, config.MaximumEventAgeInSeconds, config.LastModifiedUtc,
             new DestinationConfigBody(new DestinationBody(config.OnSuccess), new DestinationBody(config.OnFailure)));
 
+    /// <summary>Lambda's name of the response header every Invoke answer carries its request id in.</summary>
+    public const string AmznRequestIdHeader = "x-amzn-RequestId";
+
+    private static void SetRequestId(HttpResponse response, string requestId)
+    {
+        response.Headers[RequestIdHeader] = requestId;
+        response.Headers[AmznRequestIdHeader] = requestId;
+    }
+
+    /// <summary>
+    /// Gives the invocation's answer, whatever it is (200, 202, 204 and every refusal: 400, 404, 413, 429, 502), its request
+    /// id in <c>X-Request-Id</c> and Lambda's <c>x-amzn-RequestId</c>: now, and again as the answer starts in case the
+    /// response was cleared meanwhile (an error body written by the server's error handling).
+    /// </summary>
+    private static void StampRequestId(HttpResponse response, string requestId)
+    {
+        SetRequestId(response, requestId);
+        response.OnStarting(() =>
+        {
+            if (!response.Headers.ContainsKey(RequestIdHeader)) SetRequestId(response, requestId);
+            return Task.CompletedTask;
+        });
+    }
+
     /// <summary>Writes one invocation's outcome the way Lambda's Invoke does.</summary>
     public static IResult Respond(InvocationResult result, HttpResponse response, bool tail)
     {
-        response.Headers[RequestIdHeader] = result.RequestId;
-        response.Headers["x-amzn-RequestId"] = result.RequestId;
+        SetRequestId(response, result.RequestId);
         if (result.ExecutedVersion is { } version) SetHeader(response, ExecutedVersionHeader, version);
         if (tail && result.LogTail is { } log) SetHeader(response, LogResultHeader, Convert.ToBase64String(Encoding.UTF8.GetBytes(log)));
         if (result.Error is not { } error) return TypedResults.Text(result.PayloadJson ?? "null", "application/json", Encoding.UTF8, StatusCodes.Status200OK);
@@ -493,8 +581,10 @@ public static class FunctionsApi
         {
             Name = name, TopicFilter = body.TopicFilter ?? "", Functions = body.Functions ?? [], Description = body.Description, Enabled = body.Enabled ?? true,
         };
-        cache.Apply(await grains.GetGrain<IFunctionBindingsGrain>(0).Put(binding));
-        return TypedResults.Ok(binding);
+        var table = await grains.GetGrain<IFunctionBindingsGrain>(0).Put(binding);
+        cache.Apply(table);
+        // As stored: its functions as name[:qualifier], whatever form of Lambda's they were given in.
+        return TypedResults.Ok(table.Bindings.LastOrDefault(b => b.Name == name) ?? binding);
     }
 
     private static async Task<NoContent> DeleteBinding(string name, IGrainFactory grains, BindingCache cache)
@@ -541,13 +631,23 @@ public static class FunctionsApi
         }
     }
 
-    private static FunctionView View(FunctionDefinition d, FunctionMetrics metrics)
+    /// <summary>
+    /// The function as <c>$LATEST</c> is, or (<paramref name="version"/>) as one of its published versions is: that version's
+    /// configuration, code, revision, description and publication time; the versions, aliases and the function's reserved
+    /// concurrency are the function's either way.
+    /// </summary>
+    private static FunctionView View(FunctionDefinition d, FunctionMetrics metrics, ResolvedFunction? version = null)
     {
-        var c = d.Configuration;
+        var published = version is null || version.Version == FunctionDefinition.Latest
+            ? null
+            : d.Versions.FirstOrDefault(v => v.Version.ToString(System.Globalization.CultureInfo.InvariantCulture) == version.Version);
+        var c = published?.Configuration ?? d.Configuration;
+        var code = published?.Code ?? d.Code;
         return new FunctionView(
-            d.Name, c.Runtime, c.Handler, c.TimeoutSeconds, c.MemoryMb, c.Environment, c.Layers, c.Description, c.Isolation, d.ReservedConcurrentExecutions,
-            d.Code.Sha256, d.Code.Size, d.RevisionId, d.LastModifiedUtc, Versions(d).ToArray(), d.Aliases,
-            metrics.All.TryGetValue(d.Name, out var stats) ? stats.View() : null);
+            d.Name, c.Runtime, c.Handler, c.TimeoutSeconds, c.MemoryMb, c.Environment, c.Layers, published is null ? c.Description : published.Description, c.Isolation,
+            d.ReservedConcurrentExecutions, code.Sha256, code.Size, published?.RevisionId ?? d.RevisionId, published?.PublishedUtc ?? d.LastModifiedUtc,
+            Versions(d).ToArray(), d.Aliases, metrics.All.TryGetValue(d.Name, out var stats) ? stats.View() : null,
+            published?.Version.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? FunctionDefinition.Latest);
     }
 
     private static IEnumerable<VersionView> Versions(FunctionDefinition d)

@@ -32,7 +32,8 @@ public sealed class AsyncInvocationOptions
     public TimeSpan OutcomeRetention { get; set; } = TimeSpan.FromDays(1);
 
     /// <summary>
-    /// The region in the function ARNs this platform writes (the <c>functionArn</c> of a destination's invocation record).
+    /// The region in the function ARNs this platform writes (the <c>functionArn</c> of a destination's invocation record, a
+    /// function context's <c>InvokedFunctionArn</c>).
     /// There is one platform and no regions: the emulator convention <c>us-east-1</c> by default.
     /// </summary>
     [RegularExpression(@"^[a-z]{2}(-gov)?-[a-z]+-\d$")]

@@ -67,6 +67,15 @@ public static partial class EventDestinations
     }
 
     /// <summary>
+    /// Lambda's <c>invokedFunctionArn</c>: the ARN a function was invoked by, with the qualifier the caller used and none when
+    /// it used none (<c>arn:aws:lambda:REGION:ACCOUNT:function:NAME</c>, <c>...:NAME:3</c>, <c>...:NAME:live</c>); a version
+    /// number without leading zeros, as it resolves.
+    /// </summary>
+    public static string InvokedFunctionArn(string name, string? qualifier, AsyncInvocationOptions options)
+        => $"arn:aws:lambda:{options.ArnRegion}:{options.ArnAccount}:function:{name}"
+            + (string.IsNullOrEmpty(qualifier) ? "" : ":" + FunctionDefinition.NormalizeVersion(qualifier));
+
+    /// <summary>
     /// Lambda's invocation record (version 1.0): <c>timestamp</c>; <c>requestContext</c> with the request id, the function's
     /// ARN as invoked, the condition and the attempts; the event as <c>requestPayload</c>; and, when the function ran,
     /// <c>responseContext</c> (status 200, the executed version, <c>functionError</c> on an error) and the function's result

@@ -15,7 +15,10 @@ public sealed record FunctionBinding
 
     [Id(1)] public required string TopicFilter { get; init; }
 
-    /// <summary>The chain, in order: <c>name</c>, <c>name:version</c> or <c>name:alias</c>.</summary>
+    /// <summary>
+    /// The chain, in order: <c>name</c>, <c>name:version</c> or <c>name:alias</c> (given in any of Lambda's forms, the
+    /// function ARN included, and stored in these; see <see cref="Normalized"/>).
+    /// </summary>
     [Id(2)] public required IReadOnlyList<string> Functions { get; init; }
 
     [Id(3)] public string? Description { get; init; }
@@ -24,20 +27,42 @@ public sealed record FunctionBinding
 
     public const int MaxChain = 10;
 
+    /// <summary>Lambda's limit on CreateEventSourceMapping's <c>FunctionName</c> (its FunctionName pattern: no '.').</summary>
+    public const int MaxFunctionNameLength = 140;
+
     public IReadOnlyList<string> Errors()
     {
         var errors = new List<string>();
         if (!FunctionValidation.IsValidName(Name)) errors.Add("binding name must be 1-64 characters of letters, digits, '-' and '_'");
         if (!Topics.IsValidFilter(TopicFilter)) errors.Add($"topicFilter '{TopicFilter}' is not an MQTT topic filter");
-        if (Functions.Count is 0 or > MaxChain) errors.Add($"a binding runs 1 to {MaxChain} functions (got {Functions.Count})");
-        foreach (var f in Functions)
+        else if (Topics.WhyNoTelemetryMatches(TopicFilter) is { } never)
         {
-            var (name, _) = FunctionDefinition.Split(f);
-            if (!FunctionValidation.IsValidName(name)) errors.Add($"'{f}' is not a function name (name, name:version or name:alias)");
+            errors.Add($"topicFilter '{TopicFilter}' can never match a sensor's readings: {never}; bindings match {Topics.Telemetry("{sensorId}")} (for example sensors/+/telemetry, sensors/room-7/telemetry or sensors/#)");
+        }
+
+        if (Functions.Count is 0 or > MaxChain) errors.Add($"a binding runs 1 to {MaxChain} functions (got {Functions.Count})");
+        for (var i = 0; i < Functions.Count; i++)
+        {
+            try
+            {
+                FunctionNames.Normalize(Functions[i], $"functions[{i}]", MaxFunctionNameLength);
+            }
+            catch (FunctionValidationException ex)
+            {
+                errors.Add(ex.Message);
+            }
         }
 
         return errors;
     }
+
+    /// <summary>
+    /// The binding with its functions as this platform writes a reference (<c>name</c> or <c>name:qualifier</c>), from any of
+    /// Lambda's forms (the function ARN <c>arn:aws:lambda:REGION:ACCOUNT:function:name:live</c>, the partial ARN, ...), as
+    /// Lambda's CreateEventSourceMapping takes them. Valid functions only (<see cref="Errors"/> first).
+    /// </summary>
+    public FunctionBinding Normalized()
+        => this with { Functions = Functions.Select((f, i) => FunctionNames.Normalize(f, $"functions[{i}]", MaxFunctionNameLength)).ToArray() };
 }
 
 /// <summary>Every binding, with a version that changes whenever one does.</summary>
@@ -81,6 +106,42 @@ public static class Topics
 
     /// <summary>The topic bindings match a sensor's readings against.</summary>
     public static string Telemetry(string sensorId) => $"sensors/{sensorId}/telemetry";
+
+    /// <summary>
+    /// A sensor id: 1 to 128 of <c>[A-Za-z0-9_.:-]</c>, the rule the gateways admit sensors by
+    /// (<c>Fleet.Gateways.Mqtt.SensorTopic.IsValidSensorId</c>; a test keeps the two the same).
+    /// </summary>
+    public static bool IsSensorId(string id)
+        => id.Length is > 0 and <= 128 && id.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.' or ':');
+
+    /// <summary>
+    /// Why the (valid) MQTT filter <paramref name="filter"/> can match no sensor's telemetry topic
+    /// (<see cref="Telemetry"/>: <c>sensors/{sensorId}/telemetry</c>, three levels, the second a sensor id), or null when
+    /// it matches some, as <see cref="Matches"/> decides: a binding that could never run is refused instead of stored.
+    /// </summary>
+    public static string? WhyNoTelemetryMatches(string filter)
+    {
+        const int Levels = 3;
+        var levels = filter.Split('/');
+        for (var i = 0; i < levels.Length; i++)
+        {
+            var level = levels[i];
+            if (level == "#") return null; // the rest, whatever it is
+            if (i >= Levels) break;
+            if (level == "+") continue;
+            switch (i)
+            {
+                case 0 when level != "sensors":
+                    return $"its first level is '{level}', not 'sensors' or a wildcard";
+                case 1 when !IsSensorId(level):
+                    return $"its second level '{level}' is not a sensor id (1-128 letters, digits, '_', '.', ':' or '-')";
+                case 2 when level != "telemetry":
+                    return $"its third level is '{level}', not 'telemetry' or a wildcard";
+            }
+        }
+
+        return levels.Length == Levels ? null : $"it has {levels.Length} level{(levels.Length == 1 ? "" : "s")} and no '#', a sensor's telemetry topic has {Levels}";
+    }
 }
 
 /// <summary>The cluster's bindings (key 0), written through.</summary>
@@ -102,10 +163,26 @@ public sealed class FunctionBindingsState
 public sealed class FunctionBindingsGrain(
     [PersistentState("function-bindings", StorageNames.Default)] IPersistentState<FunctionBindingsState> state) : Grain, IFunctionBindingsGrain
 {
+    /// <summary>
+    /// Stores a binding that can run: valid (one 400 with every rule broken), its functions written as <c>name[:qualifier]</c>,
+    /// and each of them existing with its version or alias, as Lambda's CreateEventSourceMapping requires of its function
+    /// (ResourceNotFoundException, a 404, otherwise). A function deleted later is the binding's NotFound at the next reading.
+    /// </summary>
     public async Task<BindingTable> Put(FunctionBinding binding)
     {
         var errors = binding.Errors();
         if (errors.Count > 0) throw new FunctionValidationException(errors);
+        binding = binding.Normalized();
+        for (var i = 0; i < binding.Functions.Count; i++)
+        {
+            var (name, qualifier) = FunctionDefinition.Split(binding.Functions[i]);
+            var definition = await GrainFactory.GetGrain<IFunctionGrain>(name).Get();
+            if (definition is null)
+                throw new FunctionNotFoundException($"functions[{i}]: function '{name}' does not exist; deploy it first (PUT /functions/{name})");
+            if (qualifier is not null && !definition.HasQualifier(qualifier))
+                throw new FunctionNotFoundException($"functions[{i}]: function '{name}' has no version or alias '{qualifier}'");
+        }
+
         var t = state.State.Table;
         state.State.Table = new BindingTable(t.Version + 1, [.. t.Bindings.Where(b => b.Name != binding.Name), binding]);
         await state.WriteStateAsync();

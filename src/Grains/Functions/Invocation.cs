@@ -51,14 +51,18 @@ public sealed record InvocationErrorCause(
     [property: Id(2)] string[]? StackTrace = null,
     [property: Id(3)] InvocationErrorCause? Cause = null);
 
-/// <summary>One invocation's input.</summary>
+/// <summary>
+/// One invocation's input. <see cref="InvokedQualifier"/> is the qualifier the caller named the function with (a version,
+/// an alias or <c>$LATEST</c>; null when it named none): the qualifier of the context's <c>InvokedFunctionArn</c>.
+/// </summary>
 [GenerateSerializer, Immutable]
 public sealed record InvocationRequest(
     [property: Id(0)] string RequestId,
     [property: Id(1)] string PayloadJson,
     [property: Id(2)] string? InvokedAlias,
     [property: Id(3)] int Depth = 0,
-    [property: Id(4)] int? TimeoutMs = null);
+    [property: Id(4)] int? TimeoutMs = null,
+    [property: Id(5)] string? InvokedQualifier = null);
 
 /// <summary>One invocation's outcome: a JSON result, or an error.</summary>
 [GenerateSerializer, Immutable]

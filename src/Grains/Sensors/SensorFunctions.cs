@@ -120,7 +120,9 @@ internal sealed class SensorFunctions(
                     _environments[resolved.Key] = hosted;
                 }
 
-                result = await hosted.Environment.InvokeAsync(new InvocationRequest(Guid.NewGuid().ToString(), payload, alias, TimeoutMs: timeoutMs));
+                var qualifier = FunctionDefinition.Split(function).Qualifier;
+                result = await hosted.Environment.InvokeAsync(new InvocationRequest(
+                    Guid.NewGuid().ToString(), payload, alias, TimeoutMs: timeoutMs, InvokedQualifier: string.IsNullOrEmpty(qualifier) ? null : qualifier));
             }
             finally
             {
