@@ -69,7 +69,7 @@ public sealed class FunctionSettingsApiTests(FunctionsGatewayHostFixture fixture
     [InlineData("""{"MaximumEventAgeInSeconds": 59}""", "MaximumEventAgeInSeconds must be between 60 and 21,600")]
     [InlineData("""{"MaximumEventAgeInSeconds": 21601}""", "MaximumEventAgeInSeconds must be between 60 and 21,600")]
     [InlineData("""{"DestinationConfig": {"OnFailure": {"Destination": "arn:aws:sqs:us-east-2:123456789012:dlq"}}}""", "only Lambda function destinations are supported")]
-    [InlineData("""{"MaximumRetryAttempts": "two"}""", "Failed to read parameter")]
+    [InlineData("""{"MaximumRetryAttempts": "two"}""", "the value at $.MaximumRetryAttempts must be an integer")]
     public async Task Invalid_event_invoke_settings_are_a_400_with_the_reason(string body, string reason)
     {
         var name = await Deploy("eic-bad", "return 1;");
