@@ -53,6 +53,12 @@ public sealed class AsyncInvocationMetricsTests : IClassFixture<FunctionsGateway
 
     private double Sum(string instrument, string function) => Of(instrument, function).Sum(m => m.Value);
 
+    private Task Configure(string function, string body) => FunctionsHttp.ConfigureEvents(Host, function, body);
+
+    private Task<string> InvokeEvent(string function, string payload = "{}") => FunctionsHttp.InvokeEvent(Host, function, payload);
+
+    private Task<JsonNode> Finished(string requestId) => FunctionsHttp.Finished(Host, requestId);
+
     /// <summary>Waits until <paramref name="done"/> holds (metrics are recorded as the event's grain moves on, a moment after its state shows it).</summary>
     private static async Task Eventually(Func<bool> done, Func<string> what)
     {
@@ -61,38 +67,6 @@ public sealed class AsyncInvocationMetricsTests : IClassFixture<FunctionsGateway
         {
             Assert.True(DateTime.UtcNow < deadline, what());
             await Task.Delay(20);
-        }
-    }
-
-    private async Task Configure(string function, string body)
-    {
-        var (status, answer) = await FunctionsHttp.Read(await Host.Http.PutAsync($"/functions/{function}/event-invoke-config", FunctionsHttp.Json(body)));
-        Assert.True(status == HttpStatusCode.OK, answer?.ToJsonString());
-    }
-
-    private async Task<string> InvokeEvent(string function, string payload = "{}")
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Post, $"/functions/{function}/invocations") { Content = FunctionsHttp.Json(payload) };
-        request.Headers.Add("X-Amz-Invocation-Type", "Event");
-        var (status, body) = await FunctionsHttp.Read(await Host.Http.SendAsync(request));
-        Assert.Equal(HttpStatusCode.Accepted, status);
-        return (string)body!["requestId"]!;
-    }
-
-    private async Task<JsonNode> Finished(string requestId)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
-        while (true)
-        {
-            using var response = await Host.Http.GetAsync($"/invocations/{requestId}");
-            if (response.IsSuccessStatusCode)
-            {
-                var record = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
-                if ((string?)record["status"] is "Succeeded" or "Failed") return record;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, $"{requestId} did not finish");
-            await Task.Delay(50);
         }
     }
 
@@ -165,25 +139,11 @@ public sealed class AsyncInvocationMetricsTests : IClassFixture<FunctionsGateway
     {
         var source = "m-src-" + Guid.NewGuid().ToString("n")[..8];
         var destination = await FunctionsHttp.Deploy(Host, "m-dest-unreachable", "return 1;"); // it exists; its event's store is down
-        var grains = Host.Services.GetRequiredService<IGrainFactory>();
-        var storage = Host.Services.GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(StorageNames.Default);
 
         // A finished event whose record is still to be sent, to an event id whose storage is down: the destination cannot accept it.
         var sourceId = Guid.NewGuid().ToString();
         var destinationId = BrokenGrainStorage.Prefix + Guid.NewGuid().ToString("n");
-        var now = DateTime.UtcNow;
-        var state = new Orleans.GrainState<InvocationRecordState>(new InvocationRecordState
-        {
-            Record = new InvocationRecord
-            {
-                RequestId = sourceId, Function = source, Status = InvocationStatus.Succeeded, Attempts = 1, AcceptedUtc = now, CompletedUtc = now,
-                Result = new InvocationResult { RequestId = sourceId, PayloadJson = "1" }, DestinationRequestId = destinationId,
-            },
-            Destination = new PendingDestination(destinationId, destination, """{"version":"1.0"}"""),
-        });
-        await storage.WriteStateAsync("invocation", grains.GetGrain<IInvocationRecordGrain>(sourceId).GetGrainId(), state);
-
-        await grains.GetGrain<IInvocationRecordGrain>(sourceId).Get(); // activates it: it tries to send
+        var grains = await FunctionsHttp.ResumeFinishedEventWithPendingRecord(Host, sourceId, source, destinationId, destination); // activates it: it tries to send
         // Each of the sender's five attempts fails: a destination whose store refused the record has not accepted it, and
         // does not answer a repeated send as if it had (it once kept the unstored record and did, so the record was lost).
         await Eventually(() => Sum(DeliveryFailures, source) >= 5, () => $"DestinationDeliveryFailures of the source function: {Sum(DeliveryFailures, source)}, not 5");
@@ -196,23 +156,9 @@ public sealed class AsyncInvocationMetricsTests : IClassFixture<FunctionsGateway
     {
         var source = "m-src-" + Guid.NewGuid().ToString("n")[..8];
         var missing = "m-gone-" + Guid.NewGuid().ToString("n")[..8];
-        var grains = Host.Services.GetRequiredService<IGrainFactory>();
-        var storage = Host.Services.GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(StorageNames.Default);
         var sourceId = Guid.NewGuid().ToString();
         var destinationId = Guid.NewGuid().ToString();
-        var now = DateTime.UtcNow;
-        var state = new Orleans.GrainState<InvocationRecordState>(new InvocationRecordState
-        {
-            Record = new InvocationRecord
-            {
-                RequestId = sourceId, Function = source, Status = InvocationStatus.Succeeded, Attempts = 1, AcceptedUtc = now, CompletedUtc = now,
-                Result = new InvocationResult { RequestId = sourceId, PayloadJson = "1" }, DestinationRequestId = destinationId,
-            },
-            Destination = new PendingDestination(destinationId, missing, """{"version":"1.0"}"""),
-        });
-        await storage.WriteStateAsync("invocation", grains.GetGrain<IInvocationRecordGrain>(sourceId).GetGrainId(), state);
-
-        await grains.GetGrain<IInvocationRecordGrain>(sourceId).Get(); // activates it: it tries to send
+        var grains = await FunctionsHttp.ResumeFinishedEventWithPendingRecord(Host, sourceId, source, destinationId, missing); // activates it: it tries to send
         await Eventually(() => Sum(DeliveryFailures, source) >= 5, () => $"DestinationDeliveryFailures of the source function: {Sum(DeliveryFailures, source)}, not 5");
         Assert.Null(await grains.GetGrain<IInvocationRecordGrain>(destinationId).Get());
         Assert.Empty(Of(Received, missing));

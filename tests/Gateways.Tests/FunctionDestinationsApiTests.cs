@@ -25,38 +25,11 @@ public sealed class FunctionDestinationsApiTests(FunctionsGatewayHostFixture fix
 
     private static Task<(HttpStatusCode Status, JsonNode? Body)> Read(HttpResponseMessage response) => FunctionsHttp.Read(response);
 
-    private async Task Configure(string function, string body)
-    {
-        var (status, answer) = await Read(await Host.Http.PutAsync($"/functions/{function}/event-invoke-config", Json(body)));
-        Assert.True(status == HttpStatusCode.OK, answer?.ToJsonString());
-    }
+    private Task Configure(string function, string body) => FunctionsHttp.ConfigureEvents(Host, function, body);
 
-    private async Task<string> InvokeEvent(string function, string payload)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Post, $"/functions/{function}/invocations") { Content = Json(payload) };
-        request.Headers.Add("X-Amz-Invocation-Type", "Event");
-        var (status, body) = await Read(await Host.Http.SendAsync(request));
-        Assert.Equal(HttpStatusCode.Accepted, status);
-        return (string)body!["requestId"]!;
-    }
+    private Task<string> InvokeEvent(string function, string payload) => FunctionsHttp.InvokeEvent(Host, function, payload);
 
-    /// <summary>Polls <c>GET /invocations/{id}</c> until the event has finished (and, if it has a destination, sent it).</summary>
-    private async Task<JsonNode> Finished(string requestId)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
-        while (true)
-        {
-            using var response = await Host.Http.GetAsync($"/invocations/{requestId}");
-            if (response.IsSuccessStatusCode)
-            {
-                var record = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
-                if ((string?)record["status"] is "Succeeded" or "Failed") return record;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, $"{requestId} did not finish: {(int)response.StatusCode}");
-            await Task.Delay(50);
-        }
-    }
+    private Task<JsonNode> Finished(string requestId) => FunctionsHttp.Finished(Host, requestId);
 
     /// <summary>The invocation record the destination function received: it echoes its event, so its result is the record.</summary>
     private async Task<(string Function, JsonNode Record)> Delivered(JsonNode source)

@@ -75,23 +75,9 @@ public sealed class InvocationStoreFailureTests : IClassFixture<FunctionsGateway
     {
         var source = "rv-src-" + Guid.NewGuid().ToString("n")[..8];
         var destination = await FunctionsHttp.Deploy(Host, "rv-dest", "return 1;");
-        var grains = Host.Services.GetRequiredService<IGrainFactory>();
-        var storage = Host.Services.GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(StorageNames.Default);
         var sourceId = BrokenGrainStorage.FinishedPrefix + Guid.NewGuid().ToString("n");
         var destinationId = Guid.NewGuid().ToString();
-        var now = DateTime.UtcNow;
-        var state = new Orleans.GrainState<InvocationRecordState>(new InvocationRecordState
-        {
-            Record = new InvocationRecord
-            {
-                RequestId = sourceId, Function = source, Status = InvocationStatus.Succeeded, Attempts = 1, AcceptedUtc = now, CompletedUtc = now,
-                Result = new InvocationResult { RequestId = sourceId, PayloadJson = "1" }, DestinationRequestId = destinationId,
-            },
-            Destination = new PendingDestination(destinationId, destination, """{"version":"1.0"}"""),
-        });
-        await storage.WriteStateAsync("invocation", grains.GetGrain<IInvocationRecordGrain>(sourceId).GetGrainId(), state);
-
-        await grains.GetGrain<IInvocationRecordGrain>(sourceId).Get(); // activates it: it sends the record
+        var grains = await FunctionsHttp.ResumeFinishedEventWithPendingRecord(Host, sourceId, source, destinationId, destination); // activates it: it sends the record
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
         while (await grains.GetGrain<IInvocationRecordGrain>(destinationId).Get() is null)
         {
