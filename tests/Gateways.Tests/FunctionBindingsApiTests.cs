@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using System.Net;
 using Fleet.Gateways.Mqtt;
 using Fleet.Grains.Functions;
@@ -116,5 +117,34 @@ public sealed class FunctionBindingsApiTests(FunctionsGatewayHostFixture fixture
         Assert.Equal(SensorTopic.IsValidSensorId(id), Topics.IsSensorId(id));
         Assert.Equal(SensorTopic.IsValidSensorId(new string('a', 128)), Topics.IsSensorId(new string('a', 128)));
         Assert.Equal(SensorTopic.IsValidSensorId(new string('a', 129)), Topics.IsSensorId(new string('a', 129)));
+    }
+
+    /// <summary>
+    /// A function whose (valid) name looks like an ARN segment (12 digits: an account; "function") bound by alias: the
+    /// binding is stored as written, not read by Lambda's pattern as another function ("live").
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_binding_to_an_alias_of_a_function_whose_name_looks_like_an_arn_segment_is_stored_as_given(bool accountLike)
+    {
+        var name = accountLike ? string.Concat(Enumerable.Range(0, 12).Select(_ => (char)('0' + Random.Shared.Next(10)))) : "function";
+        using (var put = await Host.Http.PutAsJsonAsync($"/functions/{name}", new { runtime = "javascript", handler = "index.handler", zipFile = Convert.ToBase64String(FunctionsHttp.Package("return event;")) }))
+            Assert.True(put.IsSuccessStatusCode, await put.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.Created, (await FunctionsHttp.Read(await Host.Http.PostAsync($"/functions/{name}/versions", FunctionsHttp.Json("{}")))).Status);
+        Assert.Equal(HttpStatusCode.OK, (await FunctionsHttp.Read(await Host.Http.PutAsync($"/functions/{name}/aliases/live", FunctionsHttp.Json("""{"functionVersion": "1"}""")))).Status);
+
+        var binding = "rv-" + Guid.NewGuid().ToString("n")[..8];
+        var (status, body) = await FunctionsHttp.Read(await Host.Http.PutAsync($"/bindings/{binding}",
+            FunctionsHttp.Json(System.Text.Json.JsonSerializer.Serialize(new { topicFilter = $"sensors/{binding}/telemetry", functions = new[] { $"{name}:live" } }))));
+        try
+        {
+            Assert.True(status == HttpStatusCode.OK, $"{status} {body?.ToJsonString()}");
+            Assert.Equal($"{name}:live", (string)body!["functions"]![0]!);
+        }
+        finally
+        {
+            await Host.Http.DeleteAsync($"/bindings/{binding}");
+        }
     }
 }

@@ -41,6 +41,10 @@ public sealed class FunctionNamesTests
     [InlineData("123456789012:function:my-function:$LATEST", "my-function:$LATEST")]
     [InlineData("us-west-2:123456789012:function:my-function:live", "my-function:live")]
     [InlineData("123456789012:my-function:live", "my-function:live")]
+    // The platform's name[:qualifier] is taken as written first: a function named like an account or "function" keeps
+    // its references (Lambda's pattern alone would read these as function "live").
+    [InlineData("123456789012:live", "123456789012:live")]
+    [InlineData("function:live", "function:live")]
     public void Normalize_writes_the_platforms_reference(string value, string reference)
         => Assert.Equal(reference, FunctionNames.Normalize(value, "FunctionName"));
 

@@ -72,6 +72,14 @@ public static partial class FunctionNames
     /// </summary>
     public static string Normalize(string value, string field, int maxLength = MaxLength)
     {
+        // The platform's own form first: a name of this platform, with at most a qualifier, is taken as written. Lambda's
+        // pattern would read "123456789012:live" as function "live" of an account and "function:live" as function "live",
+        // so a reference stored before ARNs were accepted (to a function with such a name) would silently change target.
+        var colon = value.IndexOf(':');
+        var plain = colon < 0 ? (value, (string?)null) : (value[..colon], value[(colon + 1)..]);
+        if (FunctionValidation.IsValidName(plain.Item1) && (plain.Item2 is null || (!plain.Item2.Contains(':') && IsValidQualifier(plain.Item2))))
+            return value;
+
         var (name, qualifier) = Parse(value, field, maxLength);
         if (!FunctionValidation.IsValidName(name))
             throw new FunctionValidationException($"{field} '{value}' does not name a function: a name is 1-64 letters, digits, '-' or '_'");
