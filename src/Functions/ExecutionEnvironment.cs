@@ -55,6 +55,19 @@ public sealed class ExecutionEnvironment : IExecutionEnvironment
 
     public DateTime LastUsedUtc { get; private set; } = DateTime.UtcNow;
 
+    /// <summary>The ARN the caller invoked by, built once per qualifier in a row (a sensor's binding always uses the same one).</summary>
+    private string InvokedArn(string? qualifier)
+    {
+        if (_invokedArn is { } last && string.Equals(last.Qualifier, qualifier, StringComparison.Ordinal)) return last.Arn;
+        var arn = EventDestinations.InvokedFunctionArn(Function.Name, qualifier, _arns);
+        _invokedArn = new InvokedArnFor(qualifier, arn);
+        return arn;
+    }
+
+    private sealed record InvokedArnFor(string? Qualifier, string Arn);
+
+    private InvokedArnFor? _invokedArn;
+
     public async Task<InvocationResult> InvokeAsync(InvocationRequest request)
     {
         if (Interlocked.Exchange(ref _busy, 1) == 1)
@@ -89,7 +102,7 @@ public sealed class ExecutionEnvironment : IExecutionEnvironment
         using var cts = new CancellationTokenSource(timeout);
         var context = new FunctionContext(
             Function, request, deadline, cts.Token, logger, _tempDirectory, _invoker,
-            EventDestinations.InvokedFunctionArn(Function.Name, request.InvokedQualifier, _arns), LogStreamName);
+            InvokedArn(request.InvokedQualifier), LogStreamName);
         var instance = _instance!;
         // On the thread pool: a handler that blocks must not hold the caller (a grain's turn, a request thread).
         var run = Task.Run(() => instance.InvokeAsync(request.PayloadJson, context));

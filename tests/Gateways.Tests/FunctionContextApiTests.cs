@@ -64,19 +64,8 @@ public sealed class FunctionContextApiTests(FunctionsGatewayHostFixture fixture)
         Assert.Equal(arn + ":live", (string)(await Invoke($"arn:aws:lambda:us-west-2:123456789012:function:{name}:live"))["arn"]!);
 
         // Asynchronously: the event's invocation has the same ARN.
-        using var request = new HttpRequestMessage(HttpMethod.Post, $"/functions/{name}:live/invocations") { Content = FunctionsHttp.Json("{}") };
-        request.Headers.Add("X-Invocation-Type", "Event");
-        var (accepted, ack) = await FunctionsHttp.Read(await Host.Http.SendAsync(request));
-        Assert.Equal(HttpStatusCode.Accepted, accepted);
-        var id = (string)ack!["requestId"]!;
-        JsonNode? record = null;
-        for (var i = 0; i < 100 && (string?)record?["status"] != "Succeeded"; i++)
-        {
-            await Task.Delay(50);
-            record = (await FunctionsHttp.Read(await Host.Http.GetAsync($"/invocations/{id}"))).Body;
-        }
-
-        Assert.Equal("Succeeded", (string?)record?["status"]);
+        var record = await FunctionsHttp.Finished(Host, await FunctionsHttp.InvokeEvent(Host, $"{name}:live"));
+        Assert.Equal("Succeeded", (string?)record["status"]);
         var result = JsonNode.Parse(record!.ToJsonString())!;
         Assert.Contains(arn + ":live", result.ToJsonString());
     }

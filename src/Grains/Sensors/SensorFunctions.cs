@@ -49,6 +49,23 @@ internal sealed class SensorFunctions(
 
     private readonly Dictionary<string, Hosted> _environments = new();
     private readonly Dictionary<string, BindingStats> _stats = new();
+
+    /// <summary>The qualifier each bound reference (<c>name[:qualifier]</c>) invokes by, split once, not per reading.</summary>
+    private Dictionary<string, string?>? _qualifiers;
+
+    private string? QualifierOf(string function)
+    {
+        _qualifiers ??= new Dictionary<string, string?>(StringComparer.Ordinal);
+        if (!_qualifiers.TryGetValue(function, out var qualifier))
+        {
+            qualifier = FunctionDefinition.Split(function).Qualifier;
+            if (string.IsNullOrEmpty(qualifier)) qualifier = null;
+            if (_qualifiers.Count >= 64) _qualifiers.Clear(); // bounded: bindings change rarely
+            _qualifiers[function] = qualifier;
+        }
+
+        return qualifier;
+    }
     private FunctionBinding[] _bindings = [];
     private long _runs;
 
@@ -120,9 +137,8 @@ internal sealed class SensorFunctions(
                     _environments[resolved.Key] = hosted;
                 }
 
-                var qualifier = FunctionDefinition.Split(function).Qualifier;
                 result = await hosted.Environment.InvokeAsync(new InvocationRequest(
-                    Guid.NewGuid().ToString(), payload, alias, TimeoutMs: timeoutMs, InvokedQualifier: string.IsNullOrEmpty(qualifier) ? null : qualifier));
+                    Guid.NewGuid().ToString(), payload, alias, TimeoutMs: timeoutMs, InvokedQualifier: QualifierOf(function)));
             }
             finally
             {
