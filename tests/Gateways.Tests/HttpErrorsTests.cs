@@ -38,4 +38,15 @@ public sealed class HttpErrorsTests(FunctionsGatewayHostFixture fixture) : IClas
         Assert.StartsWith(detail, (string?)error["detail"]);
         Assert.DoesNotContain("System.", (string?)error["detail"]);
     }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("null")]
+    public async Task A_missing_json_body_is_named_in_the_users_words(string body)
+    {
+        var name = await FunctionsHttp.Deploy(Host, "no-body", "return 1;");
+        var error = await ErrorOf(await Host.Http.PutAsync($"/functions/{name}/aliases/live", FunctionsHttp.Json(body)), HttpStatusCode.BadRequest);
+        Assert.DoesNotContain("Implicit body", (string?)error["detail"]);
+        Assert.DoesNotContain("Service", (string?)error["detail"]);
+    }
 }

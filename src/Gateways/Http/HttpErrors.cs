@@ -73,6 +73,10 @@ public static class HttpErrors
     /// <summary>A query or route value the framework could not bind, named as the API user wrote it.</summary>
     private static string Describe(string message)
     {
+        // The framework's words for a JSON body that is missing ("Implicit body inferred for parameter ... but no body
+        // was provided. Did you mean to use a Service instead?") speak to the API's author, not its user.
+        if (message.StartsWith("Implicit body inferred", StringComparison.Ordinal) || message.StartsWith("Required parameter", StringComparison.Ordinal) && message.Contains("body", StringComparison.Ordinal))
+            return "this route takes a JSON body, and none was sent";
         var bind = BindFailure.Match(message);
         if (!bind.Success) return message;
         var type = bind.Groups["type"].Value.Replace("Nullable<", "", StringComparison.Ordinal).TrimEnd('>', '?');
