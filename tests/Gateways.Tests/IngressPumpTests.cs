@@ -163,7 +163,11 @@ public sealed class IngressPumpTests
         var latencies = transport.Good.Select(g => g.DeliveredAt - sentAt[g.Seq]).ToArray();
         Assert.Equal(100, latencies.Length);
         await ingress.StopAsync(new CancellationTokenSource(TimeSpan.FromMilliseconds(200)).Token);
-        Assert.True(latencies.Max() < 1000, $"a healthy reading waited {latencies.Max()} ms behind the hung sensor's retry");
+        // Awaited with the flush, each retry held the shard for the 2 s hang: median 904 ms, 46 of 100 over 1 s. In the
+        // background the healthy sensor flows; a loaded machine (thread-pool starvation) may still delay a reading or two.
+        var median = latencies.Order().ElementAt(latencies.Length / 2);
+        var slow = latencies.Count(l => l > 1000);
+        Assert.True(median < 250 && slow <= 5, $"healthy readings waited behind the hung sensor's retries: median {median} ms, {slow} of 100 over 1 s");
     }
 
     [Fact]
