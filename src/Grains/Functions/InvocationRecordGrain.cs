@@ -330,15 +330,27 @@ public sealed class InvocationRecordGrain(
     /// the event run again (at least once, as Lambda's queue). False when a write conflict showed that another activation
     /// has written the record: this one then steps aside.
     /// </summary>
-    private async Task<bool> StoreOutcomeAsync(InvocationRecord running, InvocationRecord finished, PendingDestination? destination)
+    private Task<bool> StoreOutcomeAsync(InvocationRecord running, InvocationRecord finished, PendingDestination? destination)
     {
         var payload = state.State.PayloadJson;
+        return StoreAsync(
+            () => (state.State.Record, state.State.PayloadJson, state.State.Destination) = (finished, null, destination),
+            () => (state.State.Record, state.State.PayloadJson, state.State.Destination) = (running, payload, null),
+            int.MaxValue, $"its outcome ({finished.Status})");
+    }
+
+    /// <summary>
+    /// Applies a change to the state and stores it. A store that refuses is tried again with backoff (200 ms doubling to
+    /// 1 min), up to <paramref name="attempts"/> times; after each refusal <paramref name="restore"/> puts memory back as the
+    /// store has it, so nothing is answered that is not stored. False when it gave up, or when a write conflict showed that
+    /// another activation has written the record (this one then steps aside).
+    /// </summary>
+    private async Task<bool> StoreAsync(Action apply, Action restore, int attempts, string what)
+    {
         var backoff = TimeSpan.FromMilliseconds(200);
         for (var attempt = 1; ; attempt++)
         {
-            state.State.Record = finished;
-            state.State.PayloadJson = null;
-            state.State.Destination = destination;
+            apply();
             try
             {
                 await state.WriteStateAsync();
@@ -346,19 +358,22 @@ public sealed class InvocationRecordGrain(
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                state.State.Record = running;
-                state.State.PayloadJson = payload;
-                state.State.Destination = null;
+                restore();
                 if (ex is Orleans.Storage.InconsistentStateException)
                 {
-                    logger.LogWarning(ex, "Asynchronous invocation {RequestId}: its record was written elsewhere; this activation steps aside", running.RequestId);
+                    logger.LogWarning(ex, "Asynchronous invocation {RequestId}: storing {What} found the record written elsewhere; this activation steps aside", this.GetPrimaryKeyString(), what);
                     DeactivateOnIdle();
                     return false;
                 }
 
-                if ((attempt & (attempt - 1)) == 0)
-                    logger.LogWarning(ex, "Asynchronous invocation {RequestId} finished ({Status}), but storing its outcome failed ({Attempt} times so far); trying again in {Delay}",
-                        running.RequestId, finished.Status, attempt, backoff);
+                if (attempt >= attempts)
+                {
+                    logger.LogWarning(ex, "Asynchronous invocation {RequestId}: storing {What} failed {Attempt} times; the resume reminder tries again", this.GetPrimaryKeyString(), what, attempt);
+                    return false;
+                }
+
+                if ((attempt & (attempt - 1)) == 0) // the first refusal, then at doubling intervals
+                    logger.LogWarning(ex, "Asynchronous invocation {RequestId}: storing {What} failed ({Attempt} times so far); trying again in {Delay}", this.GetPrimaryKeyString(), what, attempt, backoff);
                 DelayDeactivation(backoff + TimeSpan.FromMinutes(1));
                 await Task.Delay(backoff, time);
                 backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromMinutes(1).Ticks));
@@ -508,33 +523,8 @@ public sealed class InvocationRecordGrain(
     /// Stores that the record no longer has <paramref name="pending"/> to send, retrying a refused write a few times; on
     /// failure memory keeps it pending, as the store does, and false is returned (the resume reminder tries again).
     /// </summary>
-    private async Task<bool> ClearDestinationAsync(PendingDestination pending)
-    {
-        var backoff = TimeSpan.FromMilliseconds(200);
-        for (var attempt = 1; ; attempt++)
-        {
-            state.State.Destination = null;
-            try
-            {
-                await state.WriteStateAsync();
-                return true;
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                state.State.Destination = pending;
-                if (ex is Orleans.Storage.InconsistentStateException || attempt >= 5)
-                {
-                    logger.LogWarning(ex, "Asynchronous invocation {RequestId}: its record was sent to {Destination}, but storing that failed; the resume reminder sends it again (the destination keeps one event)",
-                        this.GetPrimaryKeyString(), pending.Function);
-                    if (ex is Orleans.Storage.InconsistentStateException) DeactivateOnIdle();
-                    return false;
-                }
-
-                await Task.Delay(backoff, time);
-                backoff *= 2;
-            }
-        }
-    }
+    private Task<bool> ClearDestinationAsync(PendingDestination pending)
+        => StoreAsync(() => state.State.Destination = null, () => state.State.Destination = pending, 5, $"that its record was sent to {pending.Function} (the destination keeps one event)");
 
     /// <summary>Lambda's DestinationDeliveryFailures, counted for the source function at each failed attempt to send its record.</summary>
     private void DeliveryFailed()
