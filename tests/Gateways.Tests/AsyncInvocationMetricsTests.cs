@@ -1,8 +1,5 @@
-using System.Collections.Concurrent;
-using System.Diagnostics.Metrics;
 using System.Net;
 using System.Text.Json.Nodes;
-using Fleet.Functions.Hosting;
 using Fleet.Grains.Functions;
 using Fleet.Grains.Storage;
 using Microsoft.Extensions.DependencyInjection;
@@ -16,42 +13,21 @@ namespace Fleet.Gateways.Tests;
 /// </summary>
 public sealed class AsyncInvocationMetricsTests : IClassFixture<FunctionsGatewayHostFixture>, IDisposable
 {
-    private const string Received = "fleet.function.async_events_received";
-    private const string Age = "fleet.function.async_event_age";
-    private const string Dropped = "fleet.function.async_events_dropped";
-    private const string DeliveryFailures = "fleet.function.destination_delivery_failures";
+    private const string Received = FunctionMetricsRecorder.Received;
+    private const string Age = FunctionMetricsRecorder.Age;
+    private const string Dropped = FunctionMetricsRecorder.Dropped;
+    private const string DeliveryFailures = FunctionMetricsRecorder.DeliveryFailures;
 
-    private readonly MeterListener _listener = new();
-    private readonly ConcurrentQueue<(string Instrument, double Value, Dictionary<string, object?> Tags)> _measurements = new();
-
+    private readonly FunctionMetricsRecorder _metrics = new();
     private readonly FunctionsGatewayHostFixture _fixture;
 
     private GatewayHost Host => _fixture.Host;
 
-    public AsyncInvocationMetricsTests(FunctionsGatewayHostFixture fixture)
-    {
-        _fixture = fixture;
-        _listener.InstrumentPublished = (instrument, listener) =>
-        {
-            if (instrument.Meter.Name == FunctionMetrics.MeterName && instrument.Name is Received or Age or Dropped or DeliveryFailures)
-                listener.EnableMeasurementEvents(instrument);
-        };
-        _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) => Record(instrument, value, tags));
-        _listener.SetMeasurementEventCallback<double>((instrument, value, tags, _) => Record(instrument, value, tags));
-        _listener.Start();
-    }
+    public AsyncInvocationMetricsTests(FunctionsGatewayHostFixture fixture) => _fixture = fixture;
 
-    private void Record(Instrument instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
-    {
-        var map = new Dictionary<string, object?>();
-        foreach (var tag in tags) map[tag.Key] = tag.Value;
-        _measurements.Enqueue((instrument.Name, value, map));
-    }
+    private List<(double Value, Dictionary<string, object?> Tags)> Of(string instrument, string function) => _metrics.Of(instrument, function);
 
-    private List<(double Value, Dictionary<string, object?> Tags)> Of(string instrument, string function)
-        => _measurements.Where(m => m.Instrument == instrument && Equals(m.Tags.GetValueOrDefault("function"), function)).Select(m => (m.Value, m.Tags)).ToList();
-
-    private double Sum(string instrument, string function) => Of(instrument, function).Sum(m => m.Value);
+    private double Sum(string instrument, string function) => _metrics.Sum(instrument, function);
 
     private Task Configure(string function, string body) => FunctionsHttp.ConfigureEvents(Host, function, body);
 
@@ -187,5 +163,5 @@ public sealed class AsyncInvocationMetricsTests : IClassFixture<FunctionsGateway
         Assert.Empty(Of(Age, name));
     }
 
-    public void Dispose() => _listener.Dispose();
+    public void Dispose() => _metrics.Dispose();
 }

@@ -1,7 +1,4 @@
-using System.Collections.Concurrent;
-using System.Diagnostics.Metrics;
 using System.Net;
-using Fleet.Functions.Hosting;
 using Fleet.Grains.Functions;
 using Fleet.Grains.Storage;
 using Microsoft.Extensions.DependencyInjection;
@@ -14,32 +11,17 @@ namespace Fleet.Gateways.Tests;
 /// </summary>
 public sealed class InvocationStoreFailureTests : IClassFixture<FunctionsGatewayHostFixture>, IDisposable
 {
-    private const string DeliveryFailures = "fleet.function.destination_delivery_failures";
-    private const string Dropped = "fleet.function.async_events_dropped";
+    private const string DeliveryFailures = FunctionMetricsRecorder.DeliveryFailures;
+    private const string Dropped = FunctionMetricsRecorder.Dropped;
 
-    private readonly MeterListener _listener = new();
-    private readonly ConcurrentQueue<(string Instrument, string? Function)> _measurements = new();
+    private readonly FunctionMetricsRecorder _metrics = new();
     private readonly FunctionsGatewayHostFixture _fixture;
 
-    public InvocationStoreFailureTests(FunctionsGatewayHostFixture fixture)
-    {
-        _fixture = fixture;
-        _listener.InstrumentPublished = (instrument, listener) =>
-        {
-            if (instrument.Meter.Name == FunctionMetrics.MeterName) listener.EnableMeasurementEvents(instrument);
-        };
-        _listener.SetMeasurementEventCallback<long>((instrument, _, tags, _) =>
-        {
-            string? function = null;
-            foreach (var tag in tags) if (tag.Key == "function") function = tag.Value as string;
-            _measurements.Enqueue((instrument.Name, function));
-        });
-        _listener.Start();
-    }
+    public InvocationStoreFailureTests(FunctionsGatewayHostFixture fixture) => _fixture = fixture;
 
     private GatewayHost Host => _fixture.Host;
 
-    private int Count(string instrument, string function) => _measurements.Count(m => m.Instrument == instrument && m.Function == function);
+    private int Count(string instrument, string function) => _metrics.Of(instrument, function).Count;
 
     private async Task<InvocationRecordState> Stored(string requestId)
     {
@@ -93,5 +75,5 @@ public sealed class InvocationStoreFailureTests : IClassFixture<FunctionsGateway
             $"the store still holds the pending destination: {stored.Destination is not null}");
     }
 
-    public void Dispose() => _listener.Dispose();
+    public void Dispose() => _metrics.Dispose();
 }
