@@ -87,4 +87,7 @@ public sealed class FunctionMemoryLimitException(string message, Exception? inne
 public sealed class FunctionErrorException(string errorType, string message, Exception? inner = null) : Exception(message, inner)
 {
     public string ErrorType { get; } = errorType;
+
+    /// <summary>The <c>cause</c> of Lambda's error document: the thrown exception's inner exception, nested (an isolated handler's, sent by its worker).</summary>
+    public FunctionErrorDocument? Cause { get; init; }
 }

@@ -211,7 +211,8 @@ internal sealed class WorkerLoop(FrameWriter frames, IReadOnlyList<ConsoleLogWri
             else
             {
                 if (failure is FunctionErrorException own) SendError(requestId, own.ErrorType, failure.Message, failure.StackTrace);
-                else SendError(requestId, ErrorTypes.Of(failure), failure.Message, failure.StackTrace, failure.GetType().FullName);
+                else SendError(requestId, ErrorTypes.Of(failure), failure.Message, failure.StackTrace, failure.GetType().FullName,
+                    failure.InnerException is { } inner ? Fleet.Functions.Loading.FunctionErrorDocument.Of(inner) : null);
             }
         }
         catch (Exception ex) when (IsOutOfMemory(ex))
@@ -220,8 +221,12 @@ internal sealed class WorkerLoop(FrameWriter frames, IReadOnlyList<ConsoleLogWri
         }
     }
 
-    /// <summary>An <c>error</c> frame: <paramref name="errorType"/> as Lambda reports it, <paramref name="exceptionType"/> the .NET exception's full name (for the host).</summary>
-    private void SendError(string? requestId, string errorType, string message, string? stackTrace = null, string? exceptionType = null)
+    /// <summary>
+    /// An <c>error</c> frame: <paramref name="errorType"/> as Lambda reports it, <paramref name="exceptionType"/> the .NET
+    /// exception's full name (for the host), <paramref name="cause"/> its inner exception as Lambda's error document nests it.
+    /// </summary>
+    private void SendError(string? requestId, string errorType, string message, string? stackTrace = null, string? exceptionType = null,
+        Fleet.Functions.Loading.FunctionErrorDocument? cause = null)
         => frames.Send(WorkerProtocol.Error, w =>
         {
             if (requestId is not null) w.WriteString("requestId", requestId);
@@ -229,6 +234,11 @@ internal sealed class WorkerLoop(FrameWriter frames, IReadOnlyList<ConsoleLogWri
             if (exceptionType is not null) w.WriteString("exceptionType", exceptionType);
             w.WriteString("message", message);
             if (stackTrace is not null) w.WriteString("stackTrace", stackTrace);
+            if (cause is not null)
+            {
+                w.WritePropertyName("cause");
+                WorkerProtocol.WriteErrorDocument(w, cause);
+            }
         });
 
     /// <summary>The handler's <see cref="IFunctionContext.InvokeAsync"/>: the host runs the call and answers with <c>invokeResult</c>.</summary>

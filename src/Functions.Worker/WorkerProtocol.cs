@@ -17,7 +17,8 @@ namespace Fleet.Functions.Worker;
 /// {callId, payload | errorType + message}. Closing stdin asks the worker to exit.
 /// <para/>
 /// worker -> host: <c>started</c> {initMs}; <c>startFailed</c> {errorType, message, init, exceptionType, stackTrace, cause};
-/// <c>result</c> {requestId, payload}; <c>error</c> {requestId, errorType, exceptionType, message, stackTrace};
+/// <c>result</c> {requestId, payload}; <c>error</c> {requestId, errorType, exceptionType, message, stackTrace, cause (the
+/// exception's inner exception as Lambda's error document nests it; an older worker sends none)};
 /// <c>log</c> {requestId, level, message, fields}; <c>invokeFunction</c> {callId, requestId, function, payload}.
 /// Payloads are JSON texts carried as JSON strings. <c>errorType</c> is what the invocation reports (Lambda's .NET
 /// runtime: the exception type's short name, <c>InvalidOperationException</c>); <c>exceptionType</c>, present when a .NET

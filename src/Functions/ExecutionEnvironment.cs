@@ -134,7 +134,7 @@ public sealed class ExecutionEnvironment : IExecutionEnvironment
         catch (FunctionErrorException ex)
         {
             IsBroken = ex.ErrorType == "Runtime.ExitError"; // the worker process is gone: the next invocation needs a fresh one
-            result = Fail(request, InvocationErrorKind.Unhandled, ex.ErrorType, ex.Message, StackLines(ex.InnerException));
+            result = Fail(request, InvocationErrorKind.Unhandled, ex.ErrorType, ex.Message, StackLines(ex.InnerException), CauseOf(ex.Cause));
         }
         catch (OutOfMemoryException ex)
         {
@@ -143,7 +143,9 @@ public sealed class ExecutionEnvironment : IExecutionEnvironment
         }
         catch (Exception ex)
         {
-            result = Fail(request, InvocationErrorKind.Unhandled, ErrorTypes.Of(ex), ex.Message, StackLines(ex));
+            // As Lambda's .NET runtime reports it: the exception's inner exception is the document's cause, nested.
+            result = Fail(request, InvocationErrorKind.Unhandled, ErrorTypes.Of(ex), ex.Message, StackLines(ex),
+                ex.InnerException is { } inner && ex is not Jint.Runtime.JavaScriptException ? CauseOf(FunctionErrorDocument.Of(inner)) : null);
         }
 
         if (IsBroken && !run.IsCompleted)

@@ -145,9 +145,46 @@ public sealed class DotNetRuntimeTests
         Assert.Equal("ArgumentOutOfRangeException", failed.Error!.Type); // Lambda's .NET runtime: the short name
         Assert.Contains("must be positive", failed.Error.Message);
         Assert.Contains(failed.Error.StackTrace!, line => line.StartsWith("at Thrower.H.Handle", StringComparison.Ordinal)); // Lambda's stackTrace, a frame a line
+        Assert.Null(failed.Error.Cause); // no inner exception, no cause
         Assert.False(environment.IsBroken);
         Assert.Equal("5", ok.PayloadJson);
         Assert.Null(ok.InitDurationMs);
+    }
+
+    [Fact]
+    public async Task A_handler_exceptions_inner_exceptions_are_its_cause_nested_as_lambdas_dotnet_runtime_reports_them()
+    {
+        // Lambda's .NET runtime writes an exception's InnerException as the error document's "cause", recursively.
+        var packages = new InMemoryPackages();
+        var zip = Package("Wrapper", """
+            namespace Wrapper;
+            public class H
+            {
+                public async System.Threading.Tasks.Task<int> Handle(int x)
+                {
+                    await System.Threading.Tasks.Task.Yield();
+                    try { throw new System.IO.IOException("disk full", new System.UnauthorizedAccessException("read-only volume")); }
+                    catch (System.Exception e) { throw new System.InvalidOperationException("could not save " + x, e); }
+                }
+            }
+            """);
+        await using var environment = packages.Factory().Create(packages.Function(zip, "Wrapper::Wrapper.H::Handle"), "t");
+
+        var error = (await environment.InvokeAsync(InMemoryPackages.Request("7"))).Error!;
+
+        Assert.Equal(InvocationErrorKind.Unhandled, error.Kind);
+        Assert.Equal("InvalidOperationException", error.Type);
+        Assert.Equal("could not save 7", error.Message);
+        Assert.Contains(error.StackTrace!, line => line.Contains("Wrapper.H", StringComparison.Ordinal));
+        var cause = error.Cause!;
+        Assert.Equal("IOException", cause.Type);
+        Assert.Equal("disk full", cause.Message);
+        Assert.Contains(cause.StackTrace!, line => line.Contains("Wrapper.H", StringComparison.Ordinal));
+        Assert.Equal("UnauthorizedAccessException", cause.Cause!.Type);
+        Assert.Equal("read-only volume", cause.Cause.Message);
+        Assert.Null(cause.Cause.StackTrace); // never thrown: no stack, as Lambda's document leaves it out
+        Assert.Null(cause.Cause.Cause);
+        Assert.False(environment.IsBroken);
     }
 
     public static TheoryData<string, string, string, InvocationErrorKind, string> BadPackages => new()

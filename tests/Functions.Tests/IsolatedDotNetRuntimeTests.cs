@@ -79,6 +79,19 @@ public sealed class IsolatedDotNetRuntimeTests(ITestOutputHelper output)
 
         public sealed class CustomError(string message) : Exception(message);
 
+        public sealed class WrappingThrower
+        {
+            public string Handle(string evt)
+            {
+                try
+                {
+                    try { throw new UnauthorizedAccessException("read-only volume"); }
+                    catch (Exception e) { throw new System.IO.IOException("disk full", e); }
+                }
+                catch (Exception e) { throw new InvalidOperationException("could not save " + evt, e); }
+            }
+        }
+
         public static class StaticThrower
         {
             public static ValueTask<int> Handle(int n) => ValueTask.FromException<int>(new CustomError("custom " + n));
@@ -269,6 +282,7 @@ public sealed class IsolatedDotNetRuntimeTests(ITestOutputHelper output)
         Assert.Equal("InvalidOperationException", error.ErrorType); // Lambda's .NET runtime: the short name
         Assert.Equal("bad input: oops", error.Message);
         Assert.Contains("Thrower.Handle", error.InnerException!.StackTrace);
+        Assert.Null(error.Cause); // no inner exception, no cause
 
         var again = await Assert.ThrowsAsync<FunctionErrorException>(() => instance.InvokeAsync("\"again\"", new TestFunctionContext()));
         Assert.Equal("bad input: again", again.Message);
@@ -280,6 +294,29 @@ public sealed class IsolatedDotNetRuntimeTests(ITestOutputHelper output)
         var customError = await Assert.ThrowsAsync<FunctionErrorException>(() => custom.InvokeAsync("4", new TestFunctionContext()));
         Assert.Equal("CustomError", customError.ErrorType);
         Assert.Equal("custom 4", customError.Message);
+    }
+
+    [Fact]
+    public async Task A_handler_exceptions_inner_exceptions_are_its_cause_nested_as_lambda_reports_them_and_as_in_process()
+    {
+        var packages = new InMemoryPackages();
+        var function = packages.Function(FunctionPackages.Zip(("Fn.dll", Functions.Value)), "Fn::Tests.WrappingThrower::Handle");
+        function = function with { Configuration = function.Configuration with { Isolation = FunctionIsolation.Process } };
+        await using var environment = packages.Factory(null, _runtime).Create(function, "t");
+
+        var error = (await environment.InvokeAsync(InMemoryPackages.Request("\"report\""))).Error!;
+
+        Assert.Equal(InvocationErrorKind.Unhandled, error.Kind);
+        Assert.Equal("InvalidOperationException", error.Type);
+        Assert.Equal("could not save report", error.Message);
+        Assert.Contains(error.StackTrace!, frame => frame.Contains("Tests.WrappingThrower.Handle", StringComparison.Ordinal));
+        var cause = error.Cause!;
+        Assert.Equal("IOException", cause.Type);
+        Assert.Equal("disk full", cause.Message);
+        Assert.Contains(cause.StackTrace!, frame => frame.Contains("Tests.WrappingThrower.Handle", StringComparison.Ordinal));
+        Assert.Equal("UnauthorizedAccessException", cause.Cause!.Type);
+        Assert.Equal("read-only volume", cause.Cause.Message);
+        Assert.Null(cause.Cause.Cause);
     }
 
     [Fact]

@@ -246,7 +246,10 @@ internal sealed class IsolatedFunctionInstance : IFunctionInstance
                 if (errorType == WorkerProtocol.MemoryLimitExceeded) throw MemoryLimitException();
                 if (context.CancellationToken.IsCancellationRequested && IsCancellation(reply))
                     throw new TimeoutException($"the function did not finish within its time limit: {message}");
-                throw new FunctionErrorException(errorType, message, new IsolatedWorkerException(errorType, message, reply.GetString("stackTrace")));
+                throw new FunctionErrorException(errorType, message, new IsolatedWorkerException(errorType, message, reply.GetString("stackTrace")))
+                {
+                    Cause = reply.TryGetProperty("cause", out var cause) ? WorkerProtocol.ReadErrorDocument(cause) : null, // an older worker sends none
+                };
             default:
                 throw new FunctionErrorException("Runtime.ProtocolError", $"the worker answered the invocation with '{WorkerProtocol.TypeOf(reply)}'");
         }
