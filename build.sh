@@ -31,6 +31,9 @@ case "${1:-test}" in
   test)
     need_dotnet
     apt_install mosquitto-clients   # mosquitto_pub: a real MQTT 3.1.1 device in the end-to-end tests
+    # A Docker engine and the images of the real servers the integration tests start with Testcontainers
+    # (PostgreSQL for the database sink), prepared where missing; exports what Testcontainers needs.
+    source deploy/test-services.sh
     dotnet build Orleans.sln -c Release -nologo -clp:ErrorsOnly
     log=$(mktemp)
     status=0

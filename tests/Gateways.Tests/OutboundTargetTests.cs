@@ -204,4 +204,19 @@ public sealed class OutboundTargetTests(WebhookServer server) : IClassFixture<We
         Assert.Contains(errors, e => e.Contains("AttemptTimeout must be at most 1 day"));
         Assert.Contains(errors, e => e.Contains("MaxRetryDelay must be at most 1 day"));
     }
+
+    [Theory]
+    [InlineData(null, "fleet_anomalies", "a Postgres target needs a ConnectionString")]
+    [InlineData("Username=fleet", "fleet_anomalies", "the ConnectionString is not valid: it names no Host")]
+    [InlineData("Host=db;Bogus Key=1", "fleet_anomalies", "the ConnectionString is not valid")]
+    [InlineData("Host=db;Username=fleet", "alerts; DROP TABLE users", "Table 'alerts; DROP TABLE users' must be name or schema.name")]
+    [InlineData("Host=db;Username=fleet", "ops.alerts", null)]
+    public void A_postgres_target_is_checked_at_startup(string? connectionString, string table, string? message)
+    {
+        var options = new OutboundOptions();
+        options.Targets["db"] = new OutboundTargetOptions { Kind = OutboundKind.Postgres, ConnectionString = connectionString, Table = table };
+        var errors = OutboundOptions.Validate(options).ToList();
+        if (message is null) Assert.Empty(errors);
+        else Assert.Contains(errors, e => e.StartsWith("Outbound:Targets:db: " + message, StringComparison.Ordinal));
+    }
 }

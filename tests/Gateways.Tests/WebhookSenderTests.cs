@@ -21,6 +21,9 @@ public sealed class WebhookServer : IAsyncLifetime
 
     public ConcurrentQueue<(string Path, string ContentType, string Body)> Received { get; } = new();
 
+    /// <summary>The Idempotency-Key header of each request, by path, in arrival order.</summary>
+    public ConcurrentQueue<(string Path, string? Key)> IdempotencyKeys { get; } = new();
+
     public Uri BaseUri { get; private set; } = null!;
 
     /// <summary>/hook/flaky answers 400 until this is set, then 200: a downstream that gets fixed.</summary>
@@ -36,6 +39,7 @@ public sealed class WebhookServer : IAsyncLifetime
         {
             using var reader = new StreamReader(context.Request.Body);
             Received.Enqueue(("/hook/" + behaviour, context.Request.ContentType ?? "", await reader.ReadToEndAsync()));
+            IdempotencyKeys.Enqueue(("/hook/" + behaviour, context.Request.Headers["Idempotency-Key"].FirstOrDefault()));
             var response = context.Response;
             switch (behaviour)
             {
@@ -109,12 +113,14 @@ public sealed class WebhookSenderTests(WebhookServer server) : IClassFixture<Web
         Kind = "level", Expected = 21.5, Lower = 12.25, Upper = 30.75,
     };
 
+    private static readonly Guid SampleId = Guid.Parse("6f1c2d4e-8a9b-4c3d-9e0f-112233445566");
+
     private readonly HttpClient _http = new();
 
     public void Dispose() => _http.Dispose();
 
     private Task<SendResult> Send(string behaviour)
-        => new WebhookSender(_http, new Uri(server.BaseUri, "/hook/" + behaviour)).SendAsync(Sample, CancellationToken.None);
+        => new WebhookSender(_http, new Uri(server.BaseUri, "/hook/" + behaviour)).SendAsync(new OutboundItem(SampleId, Sample, DateTime.UtcNow), CancellationToken.None);
 
     [Fact]
     public async Task Ok_is_delivered_and_posts_the_anomaly_as_json()
@@ -128,6 +134,21 @@ public sealed class WebhookSenderTests(WebhookServer server) : IClassFixture<Web
         Assert.StartsWith("application/json", contentType);
         var posted = JsonSerializer.Deserialize<Anomaly>(body, JsonSerializerOptions.Web);
         Assert.Equal(Sample, posted);
+    }
+
+    [Fact]
+    public async Task Every_attempt_of_an_item_carries_its_id_as_the_Idempotency_Key()
+    {
+        var item = new OutboundItem(Guid.NewGuid(), Sample, DateTime.UtcNow);
+        var sender = new WebhookSender(_http, new Uri(server.BaseUri, "/hook/accepted"));
+        await sender.SendAsync(item, CancellationToken.None);
+        await sender.SendAsync(item, CancellationToken.None); // a retry or redrive of the same item: the same key, so the receiver can drop it
+        var other = item with { Id = Guid.NewGuid() };
+        await sender.SendAsync(other, CancellationToken.None); // another item: another key
+
+        var keys = server.IdempotencyKeys.Where(k => k.Path == "/hook/accepted").Select(k => k.Key).ToList();
+        Assert.Equal(2, keys.Count(key => key == item.Id.ToString()));
+        Assert.Equal(1, keys.Count(key => key == other.Id.ToString()));
     }
 
     [Fact]
@@ -210,7 +231,7 @@ public sealed class WebhookSenderTests(WebhookServer server) : IClassFixture<Web
         var port = ((IPEndPoint)listener.LocalEndpoint).Port;
         listener.Stop();
 
-        var result = await new WebhookSender(_http, new Uri($"http://127.0.0.1:{port}/hook/ok")).SendAsync(Sample, CancellationToken.None);
+        var result = await new WebhookSender(_http, new Uri($"http://127.0.0.1:{port}/hook/ok")).SendAsync(new OutboundItem(SampleId, Sample, DateTime.UtcNow), CancellationToken.None);
         Assert.False(result.Delivered);
         Assert.True(result.Retryable);
         Assert.StartsWith("connection:", result.Error);

@@ -10,8 +10,9 @@ namespace Fleet.Gateways.Outbound;
 /// <summary>Republishes anomalies on the embedded broker at {AlertTopicPrefix}/{sensorId} (QoS 1).</summary>
 public sealed class MqttAlertSender(MqttGateway gateway, string topicPrefix) : IOutboundSender
 {
-    public async Task<SendResult> SendAsync(Anomaly anomaly, CancellationToken cancellationToken)
+    public async Task<SendResult> SendAsync(OutboundItem item, CancellationToken cancellationToken)
     {
+        var anomaly = item.Payload;
         if (!gateway.Server.IsStarted)
         {
             return SendResult.Transient("the MQTT broker is not running");

@@ -33,6 +33,7 @@ public sealed class OutboundDispatcher : IOutboundPort, IHostedService
             IOutboundSender sender = target.Kind switch
             {
                 OutboundKind.Mqtt => new MqttAlertSender(gateway, mqtt.Value.AlertTopicPrefix),
+                OutboundKind.Postgres => new PostgresSender(target.ConnectionString!, target.Table, target.CreateTable),
                 _ => new WebhookSender(http.CreateClient($"outbound-{name}"), target.Url!),
             };
             _targets.Add(name, new OutboundTarget(name, target.Kind, OutboundPolicy.From(target), sender, grains, time, loggers.CreateLogger($"Fleet.Outbound.{name}")));

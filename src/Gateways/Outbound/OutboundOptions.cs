@@ -9,6 +9,9 @@ public enum OutboundKind
 
     /// <summary>HTTP POST of the anomaly as JSON to <see cref="OutboundTargetOptions.Url"/>.</summary>
     Webhook,
+
+    /// <summary>A row per anomaly in a PostgreSQL table (<see cref="OutboundTargetOptions.ConnectionString"/>, <see cref="OutboundTargetOptions.Table"/>).</summary>
+    Postgres,
 }
 
 /// <summary>One outbound target. Configure under Outbound:Targets:{name}.</summary>
@@ -18,6 +21,18 @@ public sealed class OutboundTargetOptions
 
     /// <summary>Webhook URL (Webhook targets only).</summary>
     public Uri? Url { get; set; }
+
+    /// <summary>PostgreSQL connection string (Postgres targets only), e.g. <c>Host=db;Username=fleet;Password=...;Database=fleet</c>.</summary>
+    public string? ConnectionString { get; set; }
+
+    /// <summary>The table anomalies are written to (Postgres targets only): <c>name</c> or <c>schema.name</c>.</summary>
+    public string Table { get; set; } = "fleet_anomalies";
+
+    /// <summary>
+    /// Create the table on the first send when it is missing (Postgres targets only). Off: the table must exist, and
+    /// the sink's database user needs nothing but INSERT on it.
+    /// </summary>
+    public bool CreateTable { get; set; } = true;
 
     public bool Enabled { get; set; } = true;
 
@@ -68,6 +83,19 @@ public sealed class OutboundOptions
 
     private static readonly TimeSpan MaxWait = TimeSpan.FromDays(1);
 
+    private static string? ConnectionStringError(string connectionString)
+    {
+        try
+        {
+            var parsed = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
+            return string.IsNullOrEmpty(parsed.Host) ? "it names no Host" : null;
+        }
+        catch (ArgumentException ex)
+        {
+            return ex.Message;
+        }
+    }
+
     public static IEnumerable<string> Validate(OutboundOptions options)
     {
         foreach (var (name, target) in options.Targets)
@@ -77,6 +105,15 @@ public sealed class OutboundOptions
             if (target.Kind == OutboundKind.Webhook && target.Enabled
                 && (target.Url is null || !target.Url.IsAbsoluteUri || target.Url.Scheme is not ("http" or "https")))
                 yield return $"Outbound:Targets:{name}: a webhook needs an absolute http or https Url";
+            if (target.Kind == OutboundKind.Postgres && target.Enabled)
+            {
+                if (string.IsNullOrWhiteSpace(target.ConnectionString))
+                    yield return $"Outbound:Targets:{name}: a Postgres target needs a ConnectionString";
+                else if (ConnectionStringError(target.ConnectionString) is { } error)
+                    yield return $"Outbound:Targets:{name}: the ConnectionString is not valid: {error}";
+                if (!PostgresSender.IsTableName(target.Table))
+                    yield return $"Outbound:Targets:{name}: Table '{target.Table}' must be name or schema.name (letters, digits and _, not starting with a digit)";
+            }
             if (target.RetryDelay <= TimeSpan.Zero || target.MaxRetryDelay < target.RetryDelay)
                 yield return $"Outbound:Targets:{name}: RetryDelay must be positive and not above MaxRetryDelay";
             if (target.AttemptTimeout <= TimeSpan.Zero)

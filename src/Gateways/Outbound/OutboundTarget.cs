@@ -183,6 +183,7 @@ public sealed class OutboundTarget
 
         await _deadLetters.StopAsync(drain);
         await Task.WhenAll(left);
+        if (_sender is IAsyncDisposable disposable) await disposable.DisposeAsync(); // a database sink's connection pool
     }
 
     private async Task WorkAsync()
@@ -273,7 +274,7 @@ public sealed class OutboundTarget
         timeout.CancelAfter(Policy.AttemptTimeout);
         try
         {
-            return await _sender.SendAsync(item.Payload, timeout.Token);
+            return await _sender.SendAsync(item, timeout.Token);
         }
         catch (OperationCanceledException) when (!token.IsCancellationRequested)
         {

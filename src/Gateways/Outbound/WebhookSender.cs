@@ -4,14 +4,19 @@ using Fleet.Grains.Sensors;
 
 namespace Fleet.Gateways.Outbound;
 
-/// <summary>POSTs the anomaly as JSON; classifies the answer for the retry policy (429 and Retry-After included).</summary>
+/// <summary>
+/// POSTs the anomaly as JSON, with the item's id as its <c>Idempotency-Key</c> header (the same on every retry and
+/// redrive, so a receiver can drop repeats); classifies the answer for the retry policy (429 and Retry-After included).
+/// </summary>
 public sealed class WebhookSender(HttpClient http, Uri url) : IOutboundSender
 {
-    public async Task<SendResult> SendAsync(Anomaly anomaly, CancellationToken cancellationToken)
+    public async Task<SendResult> SendAsync(OutboundItem item, CancellationToken cancellationToken)
     {
         try
         {
-            using var response = await http.PostAsJsonAsync(url, anomaly, cancellationToken);
+            using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = JsonContent.Create(item.Payload) };
+            request.Headers.Add("Idempotency-Key", item.Id.ToString());
+            using var response = await http.SendAsync(request, cancellationToken);
             if (response.IsSuccessStatusCode)
             {
                 return SendResult.Ok;

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Prepares what the integration tests' Testcontainers need, where it is missing: a Docker engine and the images of the
+# real servers they start (PostgreSQL for the database sink). Sourced by `./build.sh test`; safe to run again.
+#
+# Where a Docker engine already answers (DOCKER_HOST, or the default socket) and the images are there, nothing is done.
+# Otherwise (a fresh Debian machine, root, no image registry reachable): Debian's docker.io is installed and its daemon
+# started by hand (no init system needed), and each image is built from a Debian base made with debootstrap, tagged
+# with the name users pull (postgres:15), so the same tests run where a registry is reachable.
+set -euo pipefail
+
+FLEET_DOCKER_DIR=${FLEET_DOCKER_DIR:-/var/lib/fleet-test-docker}
+POSTGRES_IMAGE=${FLEET_POSTGRES_IMAGE:-postgres:15}
+
+_sudo() { if [ "$(id -u)" -ne 0 ]; then sudo "$@"; else "$@"; fi; }
+
+_engine_answers() { docker version --format '{{.Server.APIVersion}}' >/dev/null 2>&1; }
+
+_install_engine() {
+  local missing=()
+  for pkg in docker.io iptables debootstrap; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "installing Debian packages: ${missing[*]}"
+  # No init system here: keep the package from trying to start the service (the daemon is started below).
+  local policy=/usr/sbin/policy-rc.d created=""
+  if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' | _sudo tee "$policy" >/dev/null; _sudo chmod +x "$policy"; created=1; fi
+  _sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive _sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  [ -n "$created" ] && _sudo rm -f "$policy"
+  return 0
+}
+
+_start_engine() {
+  _sudo mkdir -p "$FLEET_DOCKER_DIR"
+  export DOCKER_HOST="unix://$FLEET_DOCKER_DIR/docker.sock"
+  _engine_answers && return 0
+  echo "starting a Docker engine (data in $FLEET_DOCKER_DIR)"
+  _sudo rm -f "$FLEET_DOCKER_DIR/dockerd.pid"
+  _sudo sh -c "nohup dockerd --data-root '$FLEET_DOCKER_DIR/data' --exec-root '$FLEET_DOCKER_DIR/exec' \
+    --pidfile '$FLEET_DOCKER_DIR/dockerd.pid' -H '$DOCKER_HOST' >'$FLEET_DOCKER_DIR/dockerd.log' 2>&1 &"
+  for _ in $(seq 1 60); do _engine_answers && return 0; sleep 0.5; done
+  echo "error: the Docker engine did not start; its log:" >&2
+  tail -20 "$FLEET_DOCKER_DIR/dockerd.log" >&2 || true
+  return 1
+}
+
+_image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
+
+_base_image() {
+  _image_exists local/debian:bookworm && return 0
+  echo "building the base image local/debian:bookworm (debootstrap, about a minute)"
+  local root
+  root=$(mktemp -d)
+  _sudo debootstrap --variant=minbase bookworm "$root" http://deb.debian.org/debian >/dev/null
+  _sudo tar -C "$root" -c . | docker import - local/debian:bookworm >/dev/null
+  _sudo rm -rf "$root"
+}
+
+_postgres_image() {
+  _image_exists "$POSTGRES_IMAGE" && return 0
+  _base_image
+  echo "building $POSTGRES_IMAGE from Debian's postgresql-15"
+  docker build -q -t "$POSTGRES_IMAGE" "$(dirname "${BASH_SOURCE[0]}")/images/postgres" >/dev/null
+}
+
+if ! _engine_answers; then
+  command -v dockerd >/dev/null 2>&1 || _install_engine
+  _start_engine
+fi
+_postgres_image
+
+# Testcontainers, as this engine needs it: Debian's docker.io speaks API 1.41; there is no registry for its reaper
+# image (the tests dispose their containers); and test traffic stays on loopback (this machine looks like a container).
+export DOCKER_API_VERSION=${DOCKER_API_VERSION:-1.41}
+export TESTCONTAINERS_RYUK_DISABLED=${TESTCONTAINERS_RYUK_DISABLED:-true}
+export TESTCONTAINERS_HOST_OVERRIDE=${TESTCONTAINERS_HOST_OVERRIDE:-127.0.0.1}
+export FLEET_POSTGRES_IMAGE="$POSTGRES_IMAGE"
