@@ -47,19 +47,31 @@ public sealed class FunctionInitException(Exception inner)
 
 /// <summary>
 /// One exception as Lambda's error document shows it: <c>errorType</c> (the short name), <c>errorMessage</c>,
-/// <c>stackTrace</c> (one frame a line) and its inner exception as <c>cause</c>, nested as deep as the exceptions are.
+/// <c>stackTrace</c> (one frame a line), its inner exception as <c>cause</c> and, for an <see cref="AggregateException"/>,
+/// each of its inner exceptions in <c>causes</c>, nested as deep as the exceptions are.
 /// </summary>
-public sealed record FunctionErrorDocument(string ErrorType, string ErrorMessage, IReadOnlyList<string>? StackTrace = null, FunctionErrorDocument? Cause = null)
+public sealed record FunctionErrorDocument(string ErrorType, string ErrorMessage, IReadOnlyList<string>? StackTrace = null, FunctionErrorDocument? Cause = null,
+    IReadOnlyList<FunctionErrorDocument>? Causes = null)
 {
-    /// <summary>At most this many stack lines per exception, and this many nested causes.</summary>
+    /// <summary>At most this many stack lines per exception, this many nested causes, and this many <c>causes</c> of one aggregate.</summary>
     public const int MaxStackLines = 50;
     public const int MaxDepth = 10;
+    public const int MaxCauses = 50;
 
     public static FunctionErrorDocument Of(Exception exception) => Of(exception, 0);
 
     private static FunctionErrorDocument Of(Exception exception, int depth)
         => new(ErrorTypes.Of(exception), exception.Message, StackLines(exception.StackTrace),
-            exception.InnerException is { } inner && depth + 1 < MaxDepth ? Of(inner, depth + 1) : null);
+            exception.InnerException is { } inner && depth + 1 < MaxDepth ? Of(inner, depth + 1) : null,
+            CausesOf(exception, depth));
+
+    /// <summary>Lambda's <c>causes</c>: the inner exceptions of an <see cref="AggregateException"/> (null for any other exception).</summary>
+    public static IReadOnlyList<FunctionErrorDocument>? CausesOf(Exception exception) => CausesOf(exception, 0);
+
+    private static FunctionErrorDocument[]? CausesOf(Exception exception, int depth)
+        => exception is AggregateException { InnerExceptions.Count: > 0 } aggregate && depth + 1 < MaxDepth
+            ? aggregate.InnerExceptions.Take(MaxCauses).Select(e => Of(e, depth + 1)).ToArray()
+            : null;
 
     /// <summary>A stack trace as the document's lines: trimmed, no blank ones, at most <see cref="MaxStackLines"/>; null when there are none.</summary>
     public static string[]? StackLines(string? text)
@@ -90,4 +102,7 @@ public sealed class FunctionErrorException(string errorType, string message, Exc
 
     /// <summary>The <c>cause</c> of Lambda's error document: the thrown exception's inner exception, nested (an isolated handler's, sent by its worker).</summary>
     public FunctionErrorDocument? Cause { get; init; }
+
+    /// <summary>Lambda's <c>causes</c>: the inner exceptions of a thrown <see cref="AggregateException"/>.</summary>
+    public IReadOnlyList<FunctionErrorDocument>? Causes { get; init; }
 }

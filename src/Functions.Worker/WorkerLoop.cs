@@ -212,7 +212,8 @@ internal sealed class WorkerLoop(FrameWriter frames, IReadOnlyList<ConsoleLogWri
             {
                 if (failure is FunctionErrorException own) SendError(requestId, own.ErrorType, failure.Message, failure.StackTrace);
                 else SendError(requestId, ErrorTypes.Of(failure), failure.Message, failure.StackTrace, failure.GetType().FullName,
-                    failure.InnerException is { } inner ? Fleet.Functions.Loading.FunctionErrorDocument.Of(inner) : null);
+                    failure.InnerException is { } inner ? Fleet.Functions.Loading.FunctionErrorDocument.Of(inner) : null,
+                    Fleet.Functions.Loading.FunctionErrorDocument.CausesOf(failure));
             }
         }
         catch (Exception ex) when (IsOutOfMemory(ex))
@@ -226,7 +227,7 @@ internal sealed class WorkerLoop(FrameWriter frames, IReadOnlyList<ConsoleLogWri
     /// exception's full name (for the host), <paramref name="cause"/> its inner exception as Lambda's error document nests it.
     /// </summary>
     private void SendError(string? requestId, string errorType, string message, string? stackTrace = null, string? exceptionType = null,
-        Fleet.Functions.Loading.FunctionErrorDocument? cause = null)
+        Fleet.Functions.Loading.FunctionErrorDocument? cause = null, IReadOnlyList<Fleet.Functions.Loading.FunctionErrorDocument>? causes = null)
         => frames.Send(WorkerProtocol.Error, w =>
         {
             if (requestId is not null) w.WriteString("requestId", requestId);
@@ -239,6 +240,8 @@ internal sealed class WorkerLoop(FrameWriter frames, IReadOnlyList<ConsoleLogWri
                 w.WritePropertyName("cause");
                 WorkerProtocol.WriteErrorDocument(w, cause);
             }
+
+            WorkerProtocol.WriteCauses(w, causes);
         });
 
     /// <summary>The handler's <see cref="IFunctionContext.InvokeAsync"/>: the host runs the call and answers with <c>invokeResult</c>.</summary>

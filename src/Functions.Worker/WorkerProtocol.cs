@@ -18,7 +18,8 @@ namespace Fleet.Functions.Worker;
 /// <para/>
 /// worker -> host: <c>started</c> {initMs}; <c>startFailed</c> {errorType, message, init, exceptionType, stackTrace, cause};
 /// <c>result</c> {requestId, payload}; <c>error</c> {requestId, errorType, exceptionType, message, stackTrace, cause (the
-/// exception's inner exception as Lambda's error document nests it; an older worker sends none)};
+/// exception's inner exception as Lambda's error document nests it), causes (an aggregate's inner exceptions); an older
+/// worker sends neither};
 /// <c>log</c> {requestId, level, message, fields}; <c>invokeFunction</c> {callId, requestId, function, payload}.
 /// Payloads are JSON texts carried as JSON strings. <c>errorType</c> is what the invocation reports (Lambda's .NET
 /// runtime: the exception type's short name, <c>InvalidOperationException</c>); <c>exceptionType</c>, present when a .NET
@@ -115,8 +116,24 @@ internal static class WorkerProtocol
             WriteErrorDocument(writer, cause);
         }
 
+        WriteCauses(writer, error.Causes);
         writer.WriteEndObject();
     }
+
+    /// <summary>Lambda's <c>causes</c> (an aggregate's inner exceptions), when there are any.</summary>
+    public static void WriteCauses(Utf8JsonWriter writer, IReadOnlyList<Fleet.Functions.Loading.FunctionErrorDocument>? causes)
+    {
+        if (causes is not { Count: > 0 }) return;
+        writer.WriteStartArray("causes");
+        foreach (var each in causes) WriteErrorDocument(writer, each);
+        writer.WriteEndArray();
+    }
+
+    /// <summary>What <see cref="WriteCauses"/> wrote under <c>causes</c> of <paramref name="element"/>; null when there is none.</summary>
+    public static Fleet.Functions.Loading.FunctionErrorDocument[]? ReadCauses(JsonElement element, int depth = 0)
+        => element.TryGetProperty("causes", out var list) && list.ValueKind == JsonValueKind.Array
+            ? list.EnumerateArray().Select(e => ReadErrorDocument(e, depth + 1)).OfType<Fleet.Functions.Loading.FunctionErrorDocument>().ToArray()
+            : null;
 
     /// <summary>What <see cref="WriteErrorDocument"/> wrote; null when <paramref name="element"/> is not such an object.</summary>
     public static Fleet.Functions.Loading.FunctionErrorDocument? ReadErrorDocument(JsonElement element, int depth = 0)
@@ -129,7 +146,8 @@ internal static class WorkerProtocol
             element.GetString("errorType") ?? "",
             element.GetString("errorMessage") ?? "",
             trace,
-            element.TryGetProperty("cause", out var cause) ? ReadErrorDocument(cause, depth + 1) : null);
+            element.TryGetProperty("cause", out var cause) ? ReadErrorDocument(cause, depth + 1) : null,
+            ReadCauses(element, depth));
     }
 
     public static void WriteStringMap(this Utf8JsonWriter writer, string property, IEnumerable<KeyValuePair<string, string>> map)

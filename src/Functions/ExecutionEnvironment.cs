@@ -134,7 +134,7 @@ public sealed class ExecutionEnvironment : IExecutionEnvironment
         catch (FunctionErrorException ex)
         {
             IsBroken = ex.ErrorType == "Runtime.ExitError"; // the worker process is gone: the next invocation needs a fresh one
-            result = Fail(request, InvocationErrorKind.Unhandled, ex.ErrorType, ex.Message, StackLines(ex.InnerException), CauseOf(ex.Cause));
+            result = Fail(request, InvocationErrorKind.Unhandled, ex.ErrorType, ex.Message, StackLines(ex.InnerException), CauseOf(ex.Cause), CausesOf(ex.Causes));
         }
         catch (OutOfMemoryException ex)
         {
@@ -145,7 +145,8 @@ public sealed class ExecutionEnvironment : IExecutionEnvironment
         {
             // As Lambda's .NET runtime reports it: the exception's inner exception is the document's cause, nested.
             result = Fail(request, InvocationErrorKind.Unhandled, ErrorTypes.Of(ex), ex.Message, StackLines(ex),
-                ex.InnerException is { } inner && ex is not Jint.Runtime.JavaScriptException ? CauseOf(FunctionErrorDocument.Of(inner)) : null);
+                ex.InnerException is { } inner && ex is not Jint.Runtime.JavaScriptException ? CauseOf(FunctionErrorDocument.Of(inner)) : null,
+                CausesOf(FunctionErrorDocument.CausesOf(ex)));
         }
 
         if (IsBroken && !run.IsCompleted)
@@ -217,15 +218,22 @@ public sealed class ExecutionEnvironment : IExecutionEnvironment
     private InvocationResult Succeed(InvocationRequest request, string payload)
         => new() { RequestId = request.RequestId, FunctionName = Function.Name, ExecutedVersion = Function.Version, PayloadJson = payload };
 
-    private InvocationResult Fail(InvocationRequest request, InvocationErrorKind kind, string type, string message, string[]? stackTrace = null, InvocationErrorCause? cause = null)
+    private InvocationResult Fail(InvocationRequest request, InvocationErrorKind kind, string type, string message, string[]? stackTrace = null,
+        InvocationErrorCause? cause = null, InvocationErrorCause[]? causes = null)
     {
         var failed = InvocationResult.Failed(request.RequestId, kind, type, message, Function.Name, Function.Version);
-        return stackTrace is null && cause is null ? failed : failed with { Error = failed.Error! with { StackTrace = stackTrace, Cause = cause } };
+        return stackTrace is null && cause is null && causes is null
+            ? failed
+            : failed with { Error = failed.Error! with { StackTrace = stackTrace, Cause = cause, Causes = causes } };
     }
 
     /// <summary>An error document's <c>cause</c>, nested, as an invocation's outcome carries it.</summary>
     internal static InvocationErrorCause? CauseOf(FunctionErrorDocument? cause)
-        => cause is null ? null : new InvocationErrorCause(cause.ErrorType, cause.ErrorMessage, cause.StackTrace?.ToArray(), CauseOf(cause.Cause));
+        => cause is null ? null : new InvocationErrorCause(cause.ErrorType, cause.ErrorMessage, cause.StackTrace?.ToArray(), CauseOf(cause.Cause), CausesOf(cause.Causes));
+
+    /// <summary>An error document's <c>causes</c> (an aggregate's inner exceptions), as an invocation's outcome carries them.</summary>
+    internal static InvocationErrorCause[]? CausesOf(IReadOnlyList<FunctionErrorDocument>? causes)
+        => causes is { Count: > 0 } ? causes.Select(c => CauseOf(c)!).ToArray() : null;
 
     /// <summary>
     /// The handler's stack, one frame a line, as Lambda's error document carries it (<c>stackTrace</c>): the .NET frames

@@ -184,7 +184,36 @@ public sealed class DotNetRuntimeTests
         Assert.Equal("read-only volume", cause.Cause.Message);
         Assert.Null(cause.Cause.StackTrace); // never thrown: no stack, as Lambda's document leaves it out
         Assert.Null(cause.Cause.Cause);
+        Assert.Null(error.Causes);
         Assert.False(environment.IsBroken);
+    }
+
+    [Fact]
+    public async Task An_aggregate_exceptions_inner_exceptions_are_lambdas_causes_its_first_the_cause()
+    {
+        // Lambda's .NET runtime: an AggregateException's InnerExceptions as "causes" (its InnerException, the first, as "cause").
+        var packages = new InMemoryPackages();
+        var zip = Package("Fan", """
+            namespace Fan;
+            public class H
+            {
+                public int Handle(int x)
+                {
+                    var io = System.Threading.Tasks.Task.Run(() => throw new System.IO.IOException("disk full"));
+                    var slow = System.Threading.Tasks.Task.Run(() => throw new System.TimeoutException("sensor " + x + " did not answer"));
+                    System.Threading.Tasks.Task.WaitAll(io, slow);
+                    return x;
+                }
+            }
+            """);
+        await using var environment = packages.Factory().Create(packages.Function(zip, "Fan::Fan.H::Handle"), "t");
+
+        var error = (await environment.InvokeAsync(InMemoryPackages.Request("3"))).Error!;
+
+        Assert.Equal("AggregateException", error.Type);
+        Assert.Equal(["IOException", "TimeoutException"], error.Causes!.Select(c => c.Type).Order().ToArray());
+        Assert.Contains(error.Causes!, c => c.Message == "sensor 3 did not answer" && c.StackTrace is { Length: > 0 });
+        Assert.Equal(error.Causes![0].Type, error.Cause!.Type); // the aggregate's InnerException is its first
     }
 
     public static TheoryData<string, string, string, InvocationErrorKind, string> BadPackages => new()

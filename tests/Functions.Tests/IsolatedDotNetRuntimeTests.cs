@@ -79,6 +79,12 @@ public sealed class IsolatedDotNetRuntimeTests(ITestOutputHelper output)
 
         public sealed class CustomError(string message) : Exception(message);
 
+        public sealed class AggregateThrower
+        {
+            public string Handle(string evt)
+                => throw new AggregateException(new System.IO.IOException("disk full"), new TimeoutException(evt + " did not answer"));
+        }
+
         public sealed class WrappingThrower
         {
             public string Handle(string evt)
@@ -317,6 +323,23 @@ public sealed class IsolatedDotNetRuntimeTests(ITestOutputHelper output)
         Assert.Equal("UnauthorizedAccessException", cause.Cause!.Type);
         Assert.Equal("read-only volume", cause.Cause.Message);
         Assert.Null(cause.Cause.Cause);
+        Assert.Null(error.Causes);
+    }
+
+    [Fact]
+    public async Task An_aggregate_exceptions_inner_exceptions_are_its_causes_as_lambda_reports_them()
+    {
+        var packages = new InMemoryPackages();
+        var function = packages.Function(FunctionPackages.Zip(("Fn.dll", Functions.Value)), "Fn::Tests.AggregateThrower::Handle");
+        function = function with { Configuration = function.Configuration with { Isolation = FunctionIsolation.Process } };
+        await using var environment = packages.Factory(null, _runtime).Create(function, "t");
+
+        var error = (await environment.InvokeAsync(InMemoryPackages.Request("\"pump\""))).Error!;
+
+        Assert.Equal("AggregateException", error.Type);
+        Assert.Equal(["IOException", "TimeoutException"], error.Causes!.Select(c => c.Type).ToArray());
+        Assert.Equal("pump did not answer", error.Causes![1].Message);
+        Assert.Equal("IOException", error.Cause!.Type);
     }
 
     [Fact]

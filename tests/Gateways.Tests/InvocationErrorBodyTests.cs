@@ -53,5 +53,24 @@ public sealed class InvocationErrorBodyTests
 
         Assert.Equal("InvalidOperationException", (string)body["errorType"]!);
         Assert.False(body.AsObject().ContainsKey("cause"));
+        Assert.False(body.AsObject().ContainsKey("causes"));
+    }
+
+    [Fact]
+    public async Task An_aggregate_answers_its_inner_exceptions_as_causes()
+    {
+        var failed = InvocationResult.Failed("req-3", InvocationErrorKind.Unhandled, "AggregateException", "One or more errors occurred.", "fn", "$LATEST");
+        var io = new InvocationErrorCause("IOException", "disk full", ["at H.Save()"]);
+        var result = failed with { Error = failed.Error! with { Cause = io, Causes = [io, new InvocationErrorCause("TimeoutException", "slow")] } };
+
+        var (_, body, _) = await Respond(result);
+
+        Assert.True(JsonNode.DeepEquals(
+            JsonNode.Parse("""
+                [{"errorType": "IOException", "errorMessage": "disk full", "stackTrace": ["at H.Save()"]},
+                 {"errorType": "TimeoutException", "errorMessage": "slow"}]
+                """),
+            body["causes"]), body.ToJsonString());
+        Assert.Equal("IOException", (string)body["cause"]!["errorType"]!);
     }
 }

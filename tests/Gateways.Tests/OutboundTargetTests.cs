@@ -175,9 +175,9 @@ public sealed class OutboundTargetTests(WebhookServer server) : IClassFixture<We
         }
     }
 
-    private static async Task WaitAsync(Func<bool> done, Func<string>? state = null)
+    internal static async Task WaitAsync(Func<bool> done, Func<string>? state = null, int seconds = 20)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(20);
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
         while (!done())
         {
             Assert.True(DateTime.UtcNow < deadline, "timed out" + (state is null ? "" : ": " + state()));

@@ -158,14 +158,14 @@ public sealed class PostgresSenderTests(PostgresServer db) : IClassFixture<Postg
         var dispatcher = host.Services.GetRequiredService<OutboundDispatcher>();
         Assert.True(dispatcher.TryGetTarget("db", out var target));
         for (var i = 0; i < 5; i++) dispatcher.Send(Sample(i));
-        await WaitAsync(() => target.Stats().Delivered == 5);
+        await OutboundTargetTests.WaitAsync(() => target.Stats().Delivered == 5);
         Assert.Equal(5L, await db.ScalarAsync<long>($"SELECT count(*) FROM {table}"));
 
         await db.Container.PauseAsync();
         try
         {
             for (var i = 5; i < 15; i++) dispatcher.Send(Sample(i));
-            await WaitAsync(() => target.Stats() is { DeadLettered: 10, DeadLetterPending: 0 }, seconds: 60);
+            await OutboundTargetTests.WaitAsync(() => target.Stats() is { DeadLettered: 10, DeadLetterPending: 0 }, seconds: 60);
         }
         finally
         {
@@ -173,20 +173,10 @@ public sealed class PostgresSenderTests(PostgresServer db) : IClassFixture<Postg
         }
 
         Assert.Equal(10, await target.RedriveAsync(100));
-        await WaitAsync(() => target.Stats().Delivered == 15, seconds: 60);
+        await OutboundTargetTests.WaitAsync(() => target.Stats().Delivered == 15, seconds: 60);
         var stats = target.Stats();
         Assert.Equal((0L, 0L, 0L, 0L), (stats.Queued, stats.InFlight, stats.Lost, stats.DeadLetterPending));
         Assert.Equal(15L, await db.ScalarAsync<long>($"SELECT count(*) FROM {table}"));
         Assert.Equal(15L, await db.ScalarAsync<long>($"SELECT count(DISTINCT seq) FROM {table}"));
-    }
-
-    private static async Task WaitAsync(Func<bool> done, int seconds = 20)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(seconds);
-        while (!done())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "timed out waiting");
-            await Task.Delay(50);
-        }
     }
 }

@@ -249,6 +249,7 @@ internal sealed class IsolatedFunctionInstance : IFunctionInstance
                 throw new FunctionErrorException(errorType, message, new IsolatedWorkerException(errorType, message, reply.GetString("stackTrace")))
                 {
                     Cause = reply.TryGetProperty("cause", out var cause) ? WorkerProtocol.ReadErrorDocument(cause) : null, // an older worker sends none
+                    Causes = WorkerProtocol.ReadCauses(reply),
                 };
             default:
                 throw new FunctionErrorException("Runtime.ProtocolError", $"the worker answered the invocation with '{WorkerProtocol.TypeOf(reply)}'");

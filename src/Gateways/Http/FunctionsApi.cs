@@ -125,17 +125,21 @@ public static class FunctionsApi
         string RequestId,
         [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Reason = null,
         [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string[]? StackTrace = null,
-        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] ErrorCauseView? Cause = null);
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] ErrorCauseView? Cause = null,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] ErrorCauseView[]? Causes = null);
 
-    /// <summary>Lambda's <c>cause</c> in an error document: the exception behind the error reported, its own cause nested.</summary>
+    /// <summary>Lambda's <c>cause</c> in an error document: the exception behind the error reported, its own cause nested (and an aggregate's <c>causes</c>).</summary>
     public sealed record ErrorCauseView(
         string ErrorType,
         string ErrorMessage,
         [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string[]? StackTrace,
-        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] ErrorCauseView? Cause)
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] ErrorCauseView? Cause,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] ErrorCauseView[]? Causes = null)
     {
         public static ErrorCauseView? Of(InvocationErrorCause? cause)
-            => cause is null ? null : new ErrorCauseView(cause.Type, cause.Message, cause.StackTrace, Of(cause.Cause));
+            => cause is null ? null : new ErrorCauseView(cause.Type, cause.Message, cause.StackTrace, Of(cause.Cause), Of(cause.Causes));
+
+        public static ErrorCauseView[]? Of(InvocationErrorCause[]? causes) => causes?.Select(c => Of(c)!).ToArray();
     }
 
     public sealed record AcceptedView(string RequestId, string Status);
@@ -527,7 +531,7 @@ public static class FunctionsApi
         if (result.ExecutedVersion is { } version) SetHeader(response, ExecutedVersionHeader, version);
         if (tail && result.LogTail is { } log) SetHeader(response, LogResultHeader, Convert.ToBase64String(Encoding.UTF8.GetBytes(log)));
         if (result.Error is not { } error) return TypedResults.Text(result.PayloadJson ?? "null", "application/json", Encoding.UTF8, StatusCodes.Status200OK);
-        var view = new InvocationErrorView(error.Kind.ToString(), error.Type, error.Message, result.RequestId, StackTrace: error.StackTrace, Cause: ErrorCauseView.Of(error.Cause));
+        var view = new InvocationErrorView(error.Kind.ToString(), error.Type, error.Message, result.RequestId, StackTrace: error.StackTrace, Cause: ErrorCauseView.Of(error.Cause), Causes: ErrorCauseView.Of(error.Causes));
         switch (error.Kind)
         {
             case InvocationErrorKind.NotFound:

@@ -128,6 +128,7 @@ public static partial class EventDestinations
                     }
 
                     WriteCause(w, error.Cause);
+                    WriteCauses(w, error.Causes);
                     w.WriteEndObject();
                 }
                 else
@@ -175,7 +176,22 @@ public static partial class EventDestinations
     private static void WriteCause(Utf8JsonWriter w, InvocationErrorCause? cause, int depth = 0)
     {
         if (cause is null || depth >= 10) return;
-        w.WriteStartObject("cause");
+        w.WritePropertyName("cause");
+        WriteDocument(w, cause, depth);
+    }
+
+    /// <summary>Lambda's <c>causes</c>: an aggregate's inner exceptions, each an error document.</summary>
+    private static void WriteCauses(Utf8JsonWriter w, InvocationErrorCause[]? causes, int depth = 0)
+    {
+        if (causes is not { Length: > 0 } || depth >= 10) return;
+        w.WriteStartArray("causes");
+        foreach (var each in causes) WriteDocument(w, each, depth);
+        w.WriteEndArray();
+    }
+
+    private static void WriteDocument(Utf8JsonWriter w, InvocationErrorCause cause, int depth)
+    {
+        w.WriteStartObject();
         w.WriteString("errorType", SafeString(cause.Type));
         w.WriteString("errorMessage", SafeString(cause.Message));
         if (cause.StackTrace is { } trace)
@@ -186,6 +202,7 @@ public static partial class EventDestinations
         }
 
         WriteCause(w, cause.Cause, depth + 1);
+        WriteCauses(w, cause.Causes, depth + 1);
         w.WriteEndObject();
     }
 

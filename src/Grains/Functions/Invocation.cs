@@ -30,7 +30,8 @@ public enum InvocationErrorKind
 
 /// <summary>
 /// A failed invocation's error: its kind, and Lambda's error document (<c>errorType</c>, <c>errorMessage</c>, <c>stackTrace</c>
-/// and, when the error reported wraps the exception the function threw, that exception as <see cref="Cause"/>).
+/// and, when the error reported wraps the exception the function threw, that exception as <see cref="Cause"/>; an
+/// <see cref="AggregateException"/>'s inner exceptions as <see cref="Causes"/>, Lambda's <c>causes</c>).
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record InvocationError(
@@ -38,7 +39,8 @@ public sealed record InvocationError(
     [property: Id(1)] string Type,
     [property: Id(2)] string Message,
     [property: Id(3)] string[]? StackTrace = null,
-    [property: Id(4)] InvocationErrorCause? Cause = null);
+    [property: Id(4)] InvocationErrorCause? Cause = null,
+    [property: Id(5)] InvocationErrorCause[]? Causes = null);
 
 /// <summary>
 /// The <c>cause</c> of Lambda's error document: the exception behind the error reported, with its own cause (its inner
@@ -49,7 +51,8 @@ public sealed record InvocationErrorCause(
     [property: Id(0)] string Type,
     [property: Id(1)] string Message,
     [property: Id(2)] string[]? StackTrace = null,
-    [property: Id(3)] InvocationErrorCause? Cause = null);
+    [property: Id(3)] InvocationErrorCause? Cause = null,
+    [property: Id(4)] InvocationErrorCause[]? Causes = null);
 
 /// <summary>
 /// One invocation's input. <see cref="InvokedQualifier"/> is the qualifier the caller named the function with (a version,

@@ -15,7 +15,7 @@ Options of `run` (all off by default, so the default reproduces `fusion` row for
   sepcal      the level z and the slot z each calibrated by its own 99% / 90% quantiles, then the max (instead of one
               calibration of their max)
 """
-import argparse, csv, datetime, math, os, sys
+import csv, datetime, math, os, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fusion_replay as fr
 
@@ -121,13 +121,8 @@ def run(s, vals=None, alpha=0.001, clip=20.0, range_floor=0.01, range_clip=200, 
 
 
 def main():
-    here = os.path.dirname(os.path.abspath(__file__))
-    default_data = os.path.normpath(os.path.join(here, '..', '..', '..', '..', 'shared', 'data', 'nab', 'data'))
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--data', default=default_data)
-    ap.add_argument('--trace', required=True)
-    a = ap.parse_args()
-    series = load(a.data, os.path.join(os.path.dirname(os.path.normpath(a.data)), 'windows.json'), a.trace)
+    a = fr.arguments(__doc__).parse_args()
+    series = load(a.data, fr.windows_beside(a.data), a.trace)
     scores = {s.key: run(s) for s in series}
     bad = sum(1 for s in series for i in range(1, s.n) if abs(scores[s.key][i] - s.trace[i]['score']) > 1e-6)
     print(f'{len(series)} series; rows where the rebuilt fusion differs from the C# score: {bad}')

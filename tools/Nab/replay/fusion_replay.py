@@ -135,15 +135,24 @@ def replay(series, tail_p=0.99, eta=0.05, ref=3.0, extrap=1.0, knee=0.9, recur_l
     return out
 
 
-def main():
+def arguments(doc):
+    """The replays' command line: --data (default: the NAB data beside the repository) and --trace."""
     here = os.path.dirname(os.path.abspath(__file__))
-    default_data = os.path.normpath(os.path.join(here, '..', '..', '..', '..', 'shared', 'data', 'nab', 'data'))
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--data', default=default_data)
-    ap.add_argument('--windows', default=None, help='default: windows.json beside the data folder')
+    ap = argparse.ArgumentParser(description=doc.split('\n')[0])
+    ap.add_argument('--data', default=os.path.normpath(os.path.join(here, '..', '..', '..', '..', 'shared', 'data', 'nab', 'data')))
     ap.add_argument('--trace', required=True, help='the folder `nab trace --out` wrote')
+    return ap
+
+
+def windows_beside(data):
+    return os.path.join(os.path.dirname(os.path.normpath(data)), 'windows.json')
+
+
+def main():
+    ap = arguments(__doc__)
+    ap.add_argument('--windows', default=None, help='default: windows.json beside the data folder')
     a = ap.parse_args()
-    series = load(a.data, a.windows or os.path.join(os.path.dirname(os.path.normpath(a.data)), 'windows.json'), a.trace)
+    series = load(a.data, a.windows or windows_beside(a.data), a.trace)
     scores = replay(series)
     worst, bad = 0.0, 0
     for s in series:

@@ -10,7 +10,7 @@ baseline   z measured differently (fusion_full.py): one-sided scales, the level 
 delay      the alert held back K rows and judged with the rows after it (their max or mean calibrated z)
 isolation  z damped when another large deviation came shortly before
 """
-import argparse, copy, math, os, sys
+import math, os, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fusion_replay as fr
 import fusion_full as ff
@@ -137,14 +137,10 @@ def isolation(series):
 
 
 def main():
-    here = os.path.dirname(os.path.abspath(__file__))
-    default_data = os.path.normpath(os.path.join(here, '..', '..', '..', '..', 'shared', 'data', 'nab', 'data'))
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--data', default=default_data)
-    ap.add_argument('--trace', required=True)
+    ap = fr.arguments(__doc__)
     ap.add_argument('--part', default='headroom,auc,baseline,delay,isolation')
     a = ap.parse_args()
-    series = ff.load(a.data, os.path.join(os.path.dirname(os.path.normpath(a.data)), 'windows.json'), a.trace)
+    series = ff.load(a.data, fr.windows_beside(a.data), a.trace)
     base = fr.replay(series)
     print('default ' + fr.fmt(fr.evaluate(series, base)))
     parts = a.part.split(',')
