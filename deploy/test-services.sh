@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Prepares what the integration tests' Testcontainers need, where it is missing: a Docker engine and the images of the
-# real servers they start (PostgreSQL for the database sink). Sourced by `./build.sh test`; safe to run again.
+# real servers they start (PostgreSQL for the database sink, Redis for a cluster of silos). Sourced by `./build.sh test`; safe to run again.
 #
 # Where a Docker engine already answers (DOCKER_HOST, or the default socket) and the images are there, nothing is done.
 # Otherwise (a fresh Debian machine, root, no image registry reachable): Debian's docker.io is installed and its daemon
 # started by hand (no init system needed), and each image is built from a Debian base made with debootstrap, tagged
-# with the name users pull (postgres:15), so the same tests run where a registry is reachable.
+# with the name users pull (postgres:15, redis:7), so the same tests run where a registry is reachable.
 set -euo pipefail
 
 FLEET_DOCKER_DIR=${FLEET_DOCKER_DIR:-/var/lib/fleet-test-docker}
 POSTGRES_IMAGE=${FLEET_POSTGRES_IMAGE:-postgres:15}
+REDIS_IMAGE=${FLEET_REDIS_IMAGE:-redis:7}
 
 _sudo() { if [ "$(id -u)" -ne 0 ]; then sudo "$@"; else "$@"; fi; }
 
@@ -62,11 +63,19 @@ _postgres_image() {
   docker build -q -t "$POSTGRES_IMAGE" "$(dirname "${BASH_SOURCE[0]}")/images/postgres" >/dev/null
 }
 
+_redis_image() {
+  _image_exists "$REDIS_IMAGE" && return 0
+  _base_image
+  echo "building $REDIS_IMAGE from Debian's redis-server"
+  docker build -q -t "$REDIS_IMAGE" "$(dirname "${BASH_SOURCE[0]}")/images/redis" >/dev/null
+}
+
 if ! _engine_answers; then
   command -v dockerd >/dev/null 2>&1 || _install_engine
   _start_engine
 fi
 _postgres_image
+_redis_image
 
 # Testcontainers, as this engine needs it: Debian's docker.io speaks API 1.41; there is no registry for its reaper
 # image (the tests dispose their containers); and test traffic stays on loopback (this machine looks like a container).
@@ -74,3 +83,4 @@ export DOCKER_API_VERSION=${DOCKER_API_VERSION:-1.41}
 export TESTCONTAINERS_RYUK_DISABLED=${TESTCONTAINERS_RYUK_DISABLED:-true}
 export TESTCONTAINERS_HOST_OVERRIDE=${TESTCONTAINERS_HOST_OVERRIDE:-127.0.0.1}
 export FLEET_POSTGRES_IMAGE="$POSTGRES_IMAGE"
+export FLEET_REDIS_IMAGE="$REDIS_IMAGE"

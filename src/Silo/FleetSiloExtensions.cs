@@ -18,7 +18,8 @@ public static class FleetSiloExtensions
 {
     /// <summary>
     /// Composes one silo on embedded defaults: localhost clustering, memory streams (implicit
-    /// subscriptions only), SQLite grain state under ./data, the MQTT gateway, outbound adapters and telemetry.
+    /// subscriptions only), SQLite grain state under ./data, the MQTT gateway, outbound adapters and telemetry;
+    /// with <c>Silo:Clustering=Redis</c> a member of a cluster whose membership, state and reminders are in Redis.
     /// </summary>
     public static WebApplicationBuilder AddFleetSilo(this WebApplicationBuilder builder)
     {
@@ -29,12 +30,22 @@ public static class FleetSiloExtensions
 
         builder.UseOrleans(orleans =>
         {
-            orleans.UseLocalhostClustering(silo.SiloPort, silo.GatewayPort, serviceId: silo.ServiceId, clusterId: silo.ClusterId);
-            orleans.AddSqliteGrainStorage(StorageNames.Default, o =>
+            if (silo.Clustering == ClusteringKind.Redis)
             {
-                o.Path = storage.Path;
-                o.MaxBatch = storage.MaxBatch;
-            });
+                orleans.UseFleetRedisCluster(silo);
+            }
+            else
+            {
+                orleans.UseLocalhostClustering(silo.SiloPort, silo.GatewayPort, serviceId: silo.ServiceId, clusterId: silo.ClusterId);
+                orleans.AddSqliteGrainStorage(StorageNames.Default, o =>
+                {
+                    o.Path = storage.Path;
+                    o.MaxBatch = storage.MaxBatch;
+                });
+                // Durable reminders in the same SQLite file: asynchronous invocations resume after a failure.
+                orleans.UseSqliteReminderService(storage.Path);
+            }
+
             // Only with the Streams transport: its pulling agents poll every StreamPollPeriod even when idle.
             if (silo.Transport == IngressTransport.Streams)
             {
@@ -53,8 +64,6 @@ public static class FleetSiloExtensions
             }
 
             orleans.Configure<GrainCollectionOptions>(o => o.CollectionAge = silo.SensorIdleTimeout);
-            // Durable reminders in the same SQLite file: asynchronous invocations resume after a failure.
-            orleans.UseSqliteReminderService(storage.Path);
             var resume = configuration.GetSection(Fleet.Grains.Functions.AsyncInvocationOptions.Section).Get<Fleet.Grains.Functions.AsyncInvocationOptions>()?.ResumePeriod ?? TimeSpan.FromMinutes(1);
             orleans.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = resume < o.MinimumReminderPeriod ? resume : o.MinimumReminderPeriod);
         });
@@ -79,6 +88,16 @@ public static class FleetSiloExtensions
         if (!System.ComponentModel.DataAnnotations.Validator.TryValidateObject(options, new(options), results, true))
         {
             throw new OptionsValidationException(SiloOptions.Section, typeof(SiloOptions), results.Select(r => $"Silo: {r.ErrorMessage}"));
+        }
+
+        if (options.Clustering == ClusteringKind.Redis)
+        {
+            if (string.IsNullOrWhiteSpace(options.Redis))
+                throw new OptionsValidationException(SiloOptions.Section, typeof(SiloOptions), ["Silo:Redis is required with Silo:Clustering=Redis (e.g. redis:6379)"]);
+            if (RedisClusterExtensions.ConfigurationError(options.Redis) is { } error)
+                throw new OptionsValidationException(SiloOptions.Section, typeof(SiloOptions), [$"Silo:Redis is not a Redis configuration: {error}"]);
+            if (options.AdvertisedAddress is { } address && !System.Net.IPAddress.TryParse(address, out _))
+                throw new OptionsValidationException(SiloOptions.Section, typeof(SiloOptions), [$"Silo:AdvertisedAddress '{address}' is not an IP address"]);
         }
 
         if (options.StreamPollPeriod <= TimeSpan.Zero)
