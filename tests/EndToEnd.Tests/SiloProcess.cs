@@ -193,7 +193,15 @@ public sealed class SiloProcess : IAsyncDisposable
         JsonNode? last = null;
         while (DateTime.UtcNow < deadline)
         {
-            last = await TryGetJsonAsync(path);
+            try
+            {
+                last = await TryGetJsonAsync(path);
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+            {
+                // the silo is busy or recovering (a cluster member died): ask again until the deadline
+            }
+
             if (last is not null && condition(last)) return last;
             await Task.Delay(100);
         }
