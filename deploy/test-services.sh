@@ -16,18 +16,23 @@ _sudo() { if [ "$(id -u)" -ne 0 ]; then sudo "$@"; else "$@"; fi; }
 
 _engine_answers() { docker version --format '{{.Server.APIVersion}}' >/dev/null 2>&1; }
 
-_install_engine() {
+_install_packages() {
   local missing=()
-  for pkg in docker.io iptables debootstrap; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
   [ ${#missing[@]} -eq 0 ] && return 0
   echo "installing Debian packages: ${missing[*]}"
-  # No init system here: keep the package from trying to start the service (the daemon is started below).
-  local policy=/usr/sbin/policy-rc.d created=""
-  if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' | _sudo tee "$policy" >/dev/null; _sudo chmod +x "$policy"; created=1; fi
-  _sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive _sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  [ -n "$created" ] && _sudo rm -f "$policy"
-  return 0
+  # No init system here: keep the packages from trying to start services (the daemon is started below). The guard is
+  # taken away again however the install ends, so no later service start on this machine is blocked by it.
+  local policy=/usr/sbin/policy-rc.d status=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | _sudo tee "$policy" >/dev/null
+    _sudo chmod +x "$policy"
+    { _sudo apt-get update -qq && _sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; } || status=$?
+    _sudo rm -f "$policy"
+  else
+    { _sudo apt-get update -qq && _sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; } || status=$?
+  fi
+  return $status
 }
 
 _start_engine() {
@@ -36,7 +41,8 @@ _start_engine() {
   _engine_answers && return 0
   echo "starting a Docker engine (data in $FLEET_DOCKER_DIR)"
   _sudo rm -f "$FLEET_DOCKER_DIR/dockerd.pid"
-  _sudo sh -c "nohup dockerd --data-root '$FLEET_DOCKER_DIR/data' --exec-root '$FLEET_DOCKER_DIR/exec' \
+  # The socket's group is the caller's, so a caller who is not root can use the engine it started through sudo.
+  _sudo sh -c "nohup dockerd --data-root '$FLEET_DOCKER_DIR/data' --exec-root '$FLEET_DOCKER_DIR/exec' -G '$(id -gn)' \
     --pidfile '$FLEET_DOCKER_DIR/dockerd.pid' -H '$DOCKER_HOST' >'$FLEET_DOCKER_DIR/dockerd.log' 2>&1 &"
   for _ in $(seq 1 60); do _engine_answers && return 0; sleep 0.5; done
   echo "error: the Docker engine did not start; its log:" >&2
@@ -48,6 +54,7 @@ _image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
 
 _base_image() {
   _image_exists local/debian:bookworm && return 0
+  command -v debootstrap >/dev/null 2>&1 || _install_packages debootstrap
   echo "building the base image local/debian:bookworm (debootstrap, about a minute)"
   local root
   root=$(mktemp -d)
@@ -70,17 +77,22 @@ _redis_image() {
   docker build -q -t "$REDIS_IMAGE" "$(dirname "${BASH_SOURCE[0]}")/images/redis" >/dev/null
 }
 
+_own_engine=""
 if ! _engine_answers; then
-  command -v dockerd >/dev/null 2>&1 || _install_engine
+  command -v dockerd >/dev/null 2>&1 || _install_packages docker.io iptables
   _start_engine
+  _own_engine=1
 fi
 _postgres_image
 _redis_image
 
-# Testcontainers, as this engine needs it: Debian's docker.io speaks API 1.41; there is no registry for its reaper
-# image (the tests dispose their containers); and test traffic stays on loopback (this machine looks like a container).
-export DOCKER_API_VERSION=${DOCKER_API_VERSION:-1.41}
-export TESTCONTAINERS_RYUK_DISABLED=${TESTCONTAINERS_RYUK_DISABLED:-true}
-export TESTCONTAINERS_HOST_OVERRIDE=${TESTCONTAINERS_HOST_OVERRIDE:-127.0.0.1}
+if [ -n "$_own_engine" ]; then
+  # Testcontainers, as the engine started here needs it: Debian's docker.io speaks API 1.41; there is no registry for
+  # its reaper image (the tests dispose their containers); and test traffic stays on loopback (this machine looks like
+  # a container). An engine that was already there is left to its own settings.
+  export DOCKER_API_VERSION=${DOCKER_API_VERSION:-1.41}
+  export TESTCONTAINERS_RYUK_DISABLED=${TESTCONTAINERS_RYUK_DISABLED:-true}
+  export TESTCONTAINERS_HOST_OVERRIDE=${TESTCONTAINERS_HOST_OVERRIDE:-127.0.0.1}
+fi
 export FLEET_POSTGRES_IMAGE="$POSTGRES_IMAGE"
 export FLEET_REDIS_IMAGE="$REDIS_IMAGE"

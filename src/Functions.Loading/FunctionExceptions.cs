@@ -53,25 +53,56 @@ public sealed class FunctionInitException(Exception inner)
 public sealed record FunctionErrorDocument(string ErrorType, string ErrorMessage, IReadOnlyList<string>? StackTrace = null, FunctionErrorDocument? Cause = null,
     IReadOnlyList<FunctionErrorDocument>? Causes = null)
 {
-    /// <summary>At most this many stack lines per exception, this many nested causes, and this many <c>causes</c> of one aggregate.</summary>
+    /// <summary>
+    /// At most this many stack lines per exception, this many nested causes, and this many documents in all below the
+    /// top one: an aggregate's first inner exception is both its <c>cause</c> and <c>causes[0]</c>, so nested aggregates
+    /// (or one exception listed many times) would otherwise double the document at every level.
+    /// </summary>
     public const int MaxStackLines = 50;
     public const int MaxDepth = 10;
-    public const int MaxCauses = 50;
+    public const int MaxDocuments = 100;
 
-    public static FunctionErrorDocument Of(Exception exception) => Of(exception, 0);
+    public static FunctionErrorDocument Of(Exception exception) => Of(exception, 0, new Budget());
 
-    private static FunctionErrorDocument Of(Exception exception, int depth)
-        => new(ErrorTypes.Of(exception), exception.Message, StackLines(exception.StackTrace),
-            exception.InnerException is { } inner && depth + 1 < MaxDepth ? Of(inner, depth + 1) : null,
-            CausesOf(exception, depth));
+    private static FunctionErrorDocument Of(Exception exception, int depth, Budget budget)
+    {
+        // An exception's own cause and causes are counted before any of them is written out, so the budget goes to the
+        // upper levels first rather than down the first chain.
+        var inner = exception.InnerException is { } i && depth + 1 < MaxDepth && budget.Take() ? i : null;
+        var listed = Listed(exception, depth, budget);
+        return new(ErrorTypes.Of(exception), exception.Message, StackLines(exception.StackTrace),
+            inner is null ? null : Of(inner, depth + 1, budget),
+            listed?.Select(e => Of(e, depth + 1, budget)).ToArray());
+    }
 
     /// <summary>Lambda's <c>causes</c>: the inner exceptions of an <see cref="AggregateException"/> (null for any other exception).</summary>
-    public static IReadOnlyList<FunctionErrorDocument>? CausesOf(Exception exception) => CausesOf(exception, 0);
+    public static IReadOnlyList<FunctionErrorDocument>? CausesOf(Exception exception)
+    {
+        var budget = new Budget();
+        return Listed(exception, 0, budget)?.Select(e => Of(e, 1, budget)).ToArray();
+    }
 
-    private static FunctionErrorDocument[]? CausesOf(Exception exception, int depth)
-        => exception is AggregateException { InnerExceptions.Count: > 0 } aggregate && depth + 1 < MaxDepth
-            ? aggregate.InnerExceptions.Take(MaxCauses).Select(e => Of(e, depth + 1)).ToArray()
-            : null;
+    /// <summary>The aggregate's inner exceptions the budget still has room for (null for any other exception, or none).</summary>
+    private static List<Exception>? Listed(Exception exception, int depth, Budget budget)
+    {
+        if (exception is not AggregateException { InnerExceptions.Count: > 0 } aggregate || depth + 1 >= MaxDepth) return null;
+        var listed = new List<Exception>();
+        foreach (var each in aggregate.InnerExceptions)
+        {
+            if (!budget.Take()) break;
+            listed.Add(each);
+        }
+
+        return listed.Count > 0 ? listed : null;
+    }
+
+    /// <summary>The documents one error may still add (<see cref="MaxDocuments"/> at first).</summary>
+    private sealed class Budget
+    {
+        private int _left = MaxDocuments;
+
+        public bool Take() => _left-- > 0;
+    }
 
     /// <summary>A stack trace as the document's lines: trimmed, no blank ones, at most <see cref="MaxStackLines"/>; null when there are none.</summary>
     public static string[]? StackLines(string? text)

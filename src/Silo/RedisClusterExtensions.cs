@@ -23,7 +23,13 @@ public static class RedisClusterExtensions
         orleans.ConfigureEndpoints(AdvertisedAddress(silo), silo.SiloPort, silo.GatewayPort, listenOnAnyHostAddress: true);
         // Each provider gets its own parsed copy: they keep and may adjust the options they are given.
         orleans.UseRedisClustering(o => o.ConfigurationOptions = ConfigurationOptions.Parse(silo.Redis!));
-        orleans.AddRedisGrainStorage(Fleet.Grains.Storage.StorageNames.Default, o => o.ConfigurationOptions = ConfigurationOptions.Parse(silo.Redis!));
+        // Grain state in Orleans' own serialization, as the SQLite store keeps it: the provider's default (Newtonsoft JSON)
+        // would write computed list properties and append to them on every load, and loses the [Id] version tolerance.
+        orleans.AddRedisGrainStorage(Fleet.Grains.Storage.StorageNames.Default, options => options.Configure<Orleans.Serialization.Serializer>((o, serializer) =>
+        {
+            o.ConfigurationOptions = ConfigurationOptions.Parse(silo.Redis!);
+            o.GrainStorageSerializer = new Orleans.Storage.OrleansGrainStorageSerializer(serializer);
+        }));
         orleans.UseRedisReminderService(o => o.ConfigurationOptions = ConfigurationOptions.Parse(silo.Redis!));
         return orleans;
     }

@@ -64,8 +64,13 @@ public sealed class RedisClusterTests(Xunit.Abstractions.ITestOutputHelper outpu
         await using var a = new SiloProcess(Cluster(clusterId));
         await using var b = new SiloProcess(Cluster(clusterId));
         await a.StartAsync(); // alone in the cluster: the sensor's environment starts here
+        // warmup 1 and threshold 0: every reading after the first is an anomaly, so the state has a list to load back.
+        var config = await a.PutJsonAsync("/sensors/valve-9/config", new { detector = "ewma-z", detectorParameters = new Dictionary<string, double> { ["warmup"] = 1, ["threshold"] = 0 } });
+        Assert.True(config.IsSuccessStatusCode, await config.Content.ReadAsStringAsync());
         await Devices.MosquittoPubAsync(a.MqttPort, "sensors/valve-9/telemetry", Enumerable.Range(1, 20).Select(i => Devices.Reading(i, 20 + i % 3)));
-        await a.WaitForAsync("/sensors/valve-9", s => (long)s["counts"]!["accepted"]! == 20);
+        var before = await a.WaitForAsync("/sensors/valve-9", s => (long)s["counts"]!["accepted"]! == 20);
+        var anomalies = (long)before["counts"]!["anomalies"]!;
+        Assert.InRange(anomalies, 10, 20);
         await Task.Delay(TimeSpan.FromSeconds(2.5)); // past the write-behind period (Sensors:CheckpointInterval, 1 s here)
         await b.StartAsync();
 
@@ -74,6 +79,9 @@ public sealed class RedisClusterTests(Xunit.Abstractions.ITestOutputHelper outpu
         var served = await b.WaitForAsync("/sensors/valve-9", s => (long)s["counts"]!["accepted"]! == 20, TimeSpan.FromMinutes(3));
         output.WriteLine($"the killed silo's sensor answered from the other silo after {clock.Elapsed.TotalSeconds:0.0} s");
         Assert.Equal(20L, (long)served["lastReading"]!["seq"]!);
+        Assert.Equal(anomalies, (long)served["counts"]!["anomalies"]!);
+        // Loaded once, listed once: the recent anomalies are the ones detected, not each twice.
+        Assert.Equal(anomalies, (await b.GetJsonAsync("/sensors/valve-9/anomalies?limit=1000")).AsArray().Count);
         await Devices.MosquittoPubAsync(b.MqttPort, "sensors/valve-9/telemetry", Enumerable.Range(21, 5).Select(i => Devices.Reading(i, 21)));
         await b.WaitForAsync("/sensors/valve-9", s => (long)s["counts"]!["accepted"]! == 25, TimeSpan.FromSeconds(60));
     }

@@ -125,6 +125,23 @@ public sealed class PostgresSenderTests(PostgresServer db) : IClassFixture<Postg
         Assert.StartsWith("PostgreSQL connection:", down.Error);
     }
 
+    [Fact]
+    public async Task A_table_named_like_a_reserved_word_works_and_a_user_without_create_writes_to_an_existing_table()
+    {
+        await using var reserved = new PostgresSender(db.ConnectionString, "Order", createTable: true); // reserved word, and mixed case
+        Assert.Equal(SendResult.Ok, await reserved.SendAsync(new OutboundItem(Guid.NewGuid(), Sample(1), DateTime.UtcNow), CancellationToken.None));
+        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM \"order\""));
+
+        // CreateTable on (the default) with a user that may only insert: the table exists, so nothing is created and the row lands.
+        var table = Table();
+        var writer = "inserter_" + table[10..];
+        await db.ExecuteAsync(PostgresSender.CreateTableSql(table));
+        await db.ExecuteAsync($"CREATE ROLE {writer} LOGIN PASSWORD 'w'; GRANT INSERT ON {table} TO {writer}; REVOKE CREATE ON SCHEMA public FROM PUBLIC;");
+        await using var insertOnly = new PostgresSender(db.As(writer, "w"), table, createTable: true);
+        Assert.Equal(SendResult.Ok, await insertOnly.SendAsync(new OutboundItem(Guid.NewGuid(), Sample(2), DateTime.UtcNow), CancellationToken.None));
+        Assert.Equal(1L, await db.ScalarAsync<long>($"SELECT count(*) FROM {table}"));
+    }
+
     [Theory]
     [InlineData("fleet_anomalies", true)]
     [InlineData("ops.alerts_2026", true)]

@@ -17,7 +17,8 @@ namespace Fleet.Gateways.Outbound;
 public sealed partial class PostgresSender : IOutboundSender, IAsyncDisposable
 {
     private readonly NpgsqlDataSource _source;
-    private readonly string _table;
+    private readonly string _name;  // as configured (validated)
+    private readonly string _table; // as SQL (quoted)
     private readonly bool _createTable;
     private readonly string _insert;
     private readonly SemaphoreSlim _createGate = new(1, 1);
@@ -27,10 +28,11 @@ public sealed partial class PostgresSender : IOutboundSender, IAsyncDisposable
     {
         if (!IsTableName(table)) throw new ArgumentException($"'{table}' is not a table name ([schema.]name, letters, digits and _)", nameof(table));
         _source = NpgsqlDataSource.Create(connectionString);
-        _table = table;
+        _name = table;
+        _table = Quoted(table);
         _createTable = createTable;
         _insert = $"""
-            INSERT INTO {table} (id, sensor_id, metric, ts, seq, value, score, detector, kind, expected, lower_bound, upper_bound, detected_at)
+            INSERT INTO {_table} (id, sensor_id, metric, ts, seq, value, score, detector, kind, expected, lower_bound, upper_bound, detected_at)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
             ON CONFLICT DO NOTHING
             """;
@@ -42,9 +44,17 @@ public sealed partial class PostgresSender : IOutboundSender, IAsyncDisposable
     [GeneratedRegex(@"\A[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?\z")]
     private static partial Regex TableName();
 
+    /// <summary>
+    /// The name as SQL: each part quoted (so a reserved word such as <c>order</c> is a name too) and lower-cased, which
+    /// is what PostgreSQL makes of the same name unquoted, so <c>Alerts</c> and <c>alerts</c> are one table.
+    /// </summary>
+    public static string Quoted(string table)
+        => IsTableName(table) ? string.Join('.', table.ToLowerInvariant().Split('.').Select(part => $"\"{part}\""))
+            : throw new ArgumentException($"'{table}' is not a table name", nameof(table));
+
     /// <summary>The table the sink writes, as it creates it (<c>CreateTable</c>), for operators who create it themselves.</summary>
     public static string CreateTableSql(string table) => $"""
-        CREATE TABLE IF NOT EXISTS {table} (
+        CREATE TABLE IF NOT EXISTS {Quoted(table)} (
             id uuid PRIMARY KEY,
             sensor_id text NOT NULL,
             metric text NOT NULL,
@@ -121,7 +131,19 @@ public sealed partial class PostgresSender : IOutboundSender, IAsyncDisposable
         try
         {
             if (_created) return;
-            await using var command = _source.CreateCommand(CreateTableSql(_table));
+            // Only when it is missing: PostgreSQL checks the schema's CREATE privilege even for a table that exists,
+            // and a user with nothing but INSERT must not have every anomaly dead-lettered for it.
+            await using (var exists = _source.CreateCommand("SELECT to_regclass($1) IS NOT NULL"))
+            {
+                exists.Parameters.Add(new NpgsqlParameter { Value = _table });
+                if ((bool)(await exists.ExecuteScalarAsync(cancellationToken))!)
+                {
+                    _created = true;
+                    return;
+                }
+            }
+
+            await using var command = _source.CreateCommand(CreateTableSql(_name));
             try
             {
                 await command.ExecuteNonQueryAsync(cancellationToken);
