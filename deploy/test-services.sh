@@ -22,17 +22,16 @@ _install_packages() {
   [ ${#missing[@]} -eq 0 ] && return 0
   echo "installing Debian packages: ${missing[*]}"
   # No init system here: keep the packages from trying to start services (the daemon is started below). The guard is
-  # taken away again however the install ends, so no later service start on this machine is blocked by it.
-  local policy=/usr/sbin/policy-rc.d status=0
-  if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' | _sudo tee "$policy" >/dev/null
-    _sudo chmod +x "$policy"
-    { _sudo apt-get update -qq && _sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; } || status=$?
-    _sudo rm -f "$policy"
-  else
-    { _sudo apt-get update -qq && _sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; } || status=$?
-  fi
-  return $status
+  # taken away again however the install ends (Ctrl-C included), by a trap kept inside a subshell, out of the caller.
+  (
+    policy=/usr/sbin/policy-rc.d
+    if [ ! -e "$policy" ]; then
+      trap '_sudo rm -f "$policy"' EXIT
+      printf '#!/bin/sh\nexit 101\n' | _sudo tee "$policy" >/dev/null
+      _sudo chmod +x "$policy"
+    fi
+    _sudo apt-get update -qq && _sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  )
 }
 
 _start_engine() {
@@ -86,11 +85,15 @@ fi
 _postgres_image
 _redis_image
 
+# Testcontainers asks for a newer Docker API than Debian's docker.io (1.41) speaks: ask for the engine's own version.
+if [ -z "${DOCKER_API_VERSION:-}" ]; then
+  DOCKER_API_VERSION=$(docker version --format '{{.Server.APIVersion}}')
+  export DOCKER_API_VERSION
+fi
 if [ -n "$_own_engine" ]; then
-  # Testcontainers, as the engine started here needs it: Debian's docker.io speaks API 1.41; there is no registry for
-  # its reaper image (the tests dispose their containers); and test traffic stays on loopback (this machine looks like
-  # a container). An engine that was already there is left to its own settings.
-  export DOCKER_API_VERSION=${DOCKER_API_VERSION:-1.41}
+  # The engine started here: there is no registry for Testcontainers' reaper image (the tests dispose their
+  # containers), and test traffic stays on loopback (this machine looks like a container). An engine that was already
+  # there is left to its own settings.
   export TESTCONTAINERS_RYUK_DISABLED=${TESTCONTAINERS_RYUK_DISABLED:-true}
   export TESTCONTAINERS_HOST_OVERRIDE=${TESTCONTAINERS_HOST_OVERRIDE:-127.0.0.1}
 fi

@@ -75,13 +75,6 @@ public sealed record FunctionErrorDocument(string ErrorType, string ErrorMessage
             listed?.Select(e => Of(e, depth + 1, budget)).ToArray());
     }
 
-    /// <summary>Lambda's <c>causes</c>: the inner exceptions of an <see cref="AggregateException"/> (null for any other exception).</summary>
-    public static IReadOnlyList<FunctionErrorDocument>? CausesOf(Exception exception)
-    {
-        var budget = new Budget();
-        return Listed(exception, 0, budget)?.Select(e => Of(e, 1, budget)).ToArray();
-    }
-
     /// <summary>The aggregate's inner exceptions the budget still has room for (null for any other exception, or none).</summary>
     private static List<Exception>? Listed(Exception exception, int depth, Budget budget)
     {

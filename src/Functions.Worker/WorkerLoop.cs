@@ -211,9 +211,12 @@ internal sealed class WorkerLoop(FrameWriter frames, IReadOnlyList<ConsoleLogWri
             else
             {
                 if (failure is FunctionErrorException own) SendError(requestId, own.ErrorType, failure.Message, failure.StackTrace);
-                else SendError(requestId, ErrorTypes.Of(failure), failure.Message, failure.StackTrace, failure.GetType().FullName,
-                    failure.InnerException is { } inner ? Fleet.Functions.Loading.FunctionErrorDocument.Of(inner) : null,
-                    Fleet.Functions.Loading.FunctionErrorDocument.CausesOf(failure));
+                else
+                {
+                    // One document, so its bound holds for the cause and the causes together.
+                    var document = Fleet.Functions.Loading.FunctionErrorDocument.Of(failure);
+                    SendError(requestId, ErrorTypes.Of(failure), failure.Message, failure.StackTrace, failure.GetType().FullName, document.Cause, document.Causes);
+                }
             }
         }
         catch (Exception ex) when (IsOutOfMemory(ex))

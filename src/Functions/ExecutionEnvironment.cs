@@ -144,9 +144,10 @@ public sealed class ExecutionEnvironment : IExecutionEnvironment
         catch (Exception ex)
         {
             // As Lambda's .NET runtime reports it: the exception's inner exception is the document's cause, nested.
+            // One document, so its bound (FunctionErrorDocument.MaxDocuments) holds for the cause and the causes together.
+            var document = ex is Jint.Runtime.JavaScriptException ? null : FunctionErrorDocument.Of(ex);
             result = Fail(request, InvocationErrorKind.Unhandled, ErrorTypes.Of(ex), ex.Message, StackLines(ex),
-                ex.InnerException is { } inner && ex is not Jint.Runtime.JavaScriptException ? CauseOf(FunctionErrorDocument.Of(inner)) : null,
-                CausesOf(FunctionErrorDocument.CausesOf(ex)));
+                CauseOf(document?.Cause), CausesOf(document?.Causes));
         }
 
         if (IsBroken && !run.IsCompleted)
