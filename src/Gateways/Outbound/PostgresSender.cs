@@ -17,7 +17,6 @@ namespace Fleet.Gateways.Outbound;
 public sealed partial class PostgresSender : IOutboundSender, IAsyncDisposable
 {
     private readonly NpgsqlDataSource _source;
-    private readonly string _name;  // as configured (validated)
     private readonly string _table; // as SQL (quoted)
     private readonly bool _createTable;
     private readonly string _insert;
@@ -26,10 +25,8 @@ public sealed partial class PostgresSender : IOutboundSender, IAsyncDisposable
 
     public PostgresSender(string connectionString, string table, bool createTable)
     {
-        if (!IsTableName(table)) throw new ArgumentException($"'{table}' is not a table name ([schema.]name, letters, digits and _)", nameof(table));
+        _table = Quoted(table); // refuses a name that is not [schema.]name
         _source = NpgsqlDataSource.Create(connectionString);
-        _name = table;
-        _table = Quoted(table);
         _createTable = createTable;
         _insert = $"""
             INSERT INTO {_table} (id, sensor_id, metric, ts, seq, value, score, detector, kind, expected, lower_bound, upper_bound, detected_at)
@@ -50,11 +47,13 @@ public sealed partial class PostgresSender : IOutboundSender, IAsyncDisposable
     /// </summary>
     public static string Quoted(string table)
         => IsTableName(table) ? string.Join('.', table.ToLowerInvariant().Split('.').Select(part => $"\"{part}\""))
-            : throw new ArgumentException($"'{table}' is not a table name", nameof(table));
+            : throw new ArgumentException($"'{table}' is not a table name ([schema.]name, letters, digits and _)", nameof(table));
 
     /// <summary>The table the sink writes, as it creates it (<c>CreateTable</c>), for operators who create it themselves.</summary>
-    public static string CreateTableSql(string table) => $"""
-        CREATE TABLE IF NOT EXISTS {Quoted(table)} (
+    public static string CreateTableSql(string table) => CreateSql(Quoted(table));
+
+    private static string CreateSql(string quotedTable) => $"""
+        CREATE TABLE IF NOT EXISTS {quotedTable} (
             id uuid PRIMARY KEY,
             sensor_id text NOT NULL,
             metric text NOT NULL,
@@ -143,7 +142,7 @@ public sealed partial class PostgresSender : IOutboundSender, IAsyncDisposable
                 }
             }
 
-            await using var command = _source.CreateCommand(CreateTableSql(_name));
+            await using var command = _source.CreateCommand(CreateSql(_table));
             try
             {
                 await command.ExecuteNonQueryAsync(cancellationToken);
